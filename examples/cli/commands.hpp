@@ -1,0 +1,17 @@
+// The subcommands of the `chorus` program. Each returns the process exit code (see docs/cli.md).
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace chorus::cli {
+
+using Args = std::span<const std::string_view>;  // arguments after the subcommand name
+
+int chat(Args args);      // chorus chat -p PROVIDER -m MODEL "prompt"   (chat.cpp)
+int models(Args args);    // chorus models                              (chat.cpp)
+int keys(Args args);      // chorus keys check                          (chat.cpp)
+int run(Args args);       // chorus run workflow.json --input "..."     (run.cpp)
+int validate(Args args);  // chorus validate workflow.json              (run.cpp)
+
+}  // namespace chorus::cli
