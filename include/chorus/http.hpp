@@ -30,10 +30,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 /// Deadlines of one request. Zero disables a deadline.
 struct Timeouts {
-  std::chrono::milliseconds connect{10'000};     ///< DNS + TCP + proxy CONNECT + TLS handshake.
-  std::chrono::milliseconds first_byte{120'000}; ///< From request sent to the response head.
-  std::chrono::milliseconds idle{60'000};        ///< Longest silence between two body reads.
-  std::chrono::milliseconds total{600'000};      ///< The whole exchange, retries included.
+  std::chrono::milliseconds connect{10'000};      ///< DNS + TCP + proxy CONNECT + TLS handshake.
+  std::chrono::milliseconds first_byte{120'000};  ///< From request sent to the response head.
+  std::chrono::milliseconds idle{60'000};         ///< Longest silence between two body reads.
+  std::chrono::milliseconds total{600'000};       ///< The whole exchange, retries included.
 };
 
 /// One request. `url` is absolute: http(s)://host[:port]/path[?query].
@@ -55,18 +55,25 @@ struct Request {
 /// A response. Non-2xx statuses are not errors at this layer: the caller classifies them.
 struct Response {
   int status = 0;
-  Headers headers;    ///< Names lower-cased.
-  std::string body;   ///< Whole body (async_request), or the error body of a non-2xx stream.
-  int attempts = 1;   ///< How many attempts the retry policy made.
+  Headers headers;   ///< Names lower-cased.
+  std::string body;  ///< Whole body (async_request), or the error body of a non-2xx stream.
+  int attempts = 1;  ///< How many attempts the retry policy made.
+  /// On failure, the details behind the completion's error_code: the same code plus a message
+  /// saying what failed ("first_byte timeout of 100 ms", "certificate verify failed: ...") and the
+  /// scheme://host:port/path (never the query, never a header value). Empty on success. Read it
+  /// with a callback or `asio::as_tuple(token)`; throwing tokens only carry the error_code.
+  Error error;
 
   /// The first value of a header, case-insensitive; empty when absent.
   std::string_view header(std::string_view name) const noexcept;
 };
 
 /// Callbacks of a streamed response. Both run on the client's executor. The next read starts
-/// only when on_data returns (backpressure). Views are valid only during the call.
+/// only when on_data returns (backpressure). Views are valid only during the call. Exceptions
+/// thrown from them propagate out of the io_context's run(), as from any Asio handler.
 struct StreamHandler {
-  /// Once, when the head of a 2xx response arrived (body still empty).
+  /// When the head of a 2xx response arrived (body still empty). Once per attempt: a retry after
+  /// a 2xx body was cut before its first byte may call it again, never after on_data ran.
   std::function<void(const Response& head)> on_headers;
   /// Each chunk of a 2xx body, as it arrives (chunked or Content-Length framing removed).
   std::function<void(std::string_view chunk)> on_data;
@@ -78,23 +85,25 @@ struct ClientOptions {
   std::size_t max_idle_per_host = 32;          ///< Idle kept-alive connections kept per host.
   std::chrono::milliseconds idle_keepalive{60'000};  ///< An idle connection older is closed.
   Timeouts timeouts;
-  bool verify_peer = true;      ///< TLS certificate + hostname verification. Never off by default.
-  std::string ca_file;          ///< Extra CA bundle (PEM). Default: $CHORUS_CA_BUNDLE, then system.
-  std::string proxy;            ///< "http://host:port" for CONNECT tunnels; empty: none.
-  std::string no_proxy;         ///< Comma-separated hosts/suffixes that bypass the proxy.
+  bool verify_peer = true;  ///< TLS certificate + hostname verification. Never off by default.
+  std::string ca_file;      ///< Extra CA bundle (PEM). Default: $CHORUS_CA_BUNDLE, then system.
+  std::string proxy;        ///< "http://[user:pass@]host:port": CONNECT tunnel for https URLs.
+  std::string http_proxy;   ///< The same for plain http URLs (also a CONNECT tunnel).
+  std::string no_proxy;     ///< Comma-separated hosts/suffixes that bypass the proxy.
   std::string user_agent = "chorus/0.1";
 
-  /// Defaults plus the environment: CHORUS_CA_BUNDLE, HTTPS_PROXY/https_proxy (for https),
-  /// HTTP_PROXY/http_proxy (for http), NO_PROXY/no_proxy.
+  /// Defaults plus the environment: CHORUS_CA_BUNDLE, https_proxy/HTTPS_PROXY (for https),
+  /// http_proxy/HTTP_PROXY (for http), no_proxy/NO_PROXY (lower case wins, as in curl).
   static ClientOptions from_environment();
 };
 
 /// Counters of the connection pool, for tests and metrics.
 struct PoolStats {
-  std::size_t opened = 0;     ///< Connections established.
-  std::size_t reused = 0;     ///< Requests served by a kept-alive connection.
-  std::size_t discarded = 0;  ///< Connections closed because they were dirty (cancel, error, partial read).
-  std::size_t idle = 0;       ///< Idle connections currently pooled.
+  std::size_t opened = 0;  ///< Connections established.
+  std::size_t reused = 0;  ///< Requests served by a kept-alive connection.
+  /// Connections closed because they were dirty (cancel, error, timeout, partial read).
+  std::size_t discarded = 0;
+  std::size_t idle = 0;  ///< Idle connections currently pooled.
 };
 
 namespace detail {
@@ -122,9 +131,7 @@ class CHORUS_API Client {
   template <asio::completion_token_for<void(error_code, Response)> Token>
   auto async_request(Request req, Token&& token) {
     return asio::async_initiate<Token, void(error_code, Response)>(
-        [this](auto handler, Request r) {
-          do_request(std::move(r), nullptr, std::move(handler));
-        },
+        [this](auto handler, Request r) { do_request(std::move(r), nullptr, std::move(handler)); },
         token, std::move(req));
   }
 
@@ -155,5 +162,12 @@ struct Url {
   std::string target;  ///< Path and query, at least "/".
 };
 CHORUS_API std::optional<Url> parse_url(std::string_view url);
+
+/// Blocking convenience for scripts and the CLI: runs `req` on a private io_context and returns
+/// the whole response (non-2xx included). Throws chorus::Exception carrying Response::error.
+CHORUS_API Response request(Request req, ClientOptions options = ClientOptions::from_environment());
+
+/// The same, without exceptions: on failure returns the partial response with `error` set.
+CHORUS_API Response request(Request req, ClientOptions options, Error& error);
 
 }  // namespace chorus::http

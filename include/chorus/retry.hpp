@@ -17,10 +17,14 @@ struct Error;
 /// byte reached the caller are retried, and only when the failure is retryable (connect errors,
 /// timeouts before the first byte, 408/409/429/5xx/529, in-stream overloaded before any text).
 struct CHORUS_API RetryPolicy {
-  int max_attempts = 3;                              ///< Total attempts, the first included; 1 = no retry.
-  std::chrono::milliseconds base_delay{500};         ///< Backoff cap of the first retry.
-  std::chrono::milliseconds max_delay{20'000};       ///< Upper bound of any computed backoff.
-  std::chrono::milliseconds max_retry_after{60'000}; ///< A server hint longer than this is not waited for.
+  /// Total attempts, the first included; 1 = no retry.
+  int max_attempts = 3;
+  /// Backoff cap of the first retry.
+  std::chrono::milliseconds base_delay{500};
+  /// Upper bound of any computed backoff.
+  std::chrono::milliseconds max_delay{20'000};
+  /// A server hint longer than this is not waited for.
+  std::chrono::milliseconds max_retry_after{60'000};
 
   /// No retries at all.
   static RetryPolicy none() noexcept { return RetryPolicy{.max_attempts = 1}; }
@@ -29,6 +33,8 @@ struct CHORUS_API RetryPolicy {
   /// of the last attempt; `random` is a uniformly distributed 64-bit value (full jitter:
   /// delay = random % min(max_delay, base_delay * 2^(attempts_done-1))). A retry_after hint in
   /// `error` replaces the computed backoff; a hint above max_retry_after gives up instead.
+  /// It does not judge whether `error` is retryable: the caller decides that (the HTTP client for
+  /// transport failures and statuses, providers for their own classification).
   std::optional<std::chrono::milliseconds> next_delay(int attempts_done, const Error& error,
                                                       std::uint64_t random) const noexcept;
 

@@ -1,0 +1,882 @@
+// chorus::http::Client: one `operation` object per request drives resolve -> connect -> [proxy
+// CONNECT] -> [TLS handshake] -> write -> read head -> read body, with retries, on the client's
+// executor. Connections live in per-host pools owned by `client_impl`.
+#include "http/url.hpp"
+
+#include <chorus/http.hpp>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <list>
+#include <random>
+#include <unordered_map>
+
+namespace chorus::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace detail {
+
+class operation;
+
+// Body bytes are read into this fixed buffer and handed to on_data from there: no allocation per
+// chunk. 16 KiB matches a TLS record.
+constexpr std::size_t chunk_size = 16 * 1024;
+// Whole (non-streamed) responses larger than this fail with errc::protocol.
+constexpr std::uint64_t whole_body_limit = 256ull * 1024 * 1024;
+
+struct connection {
+  explicit connection(const asio::any_io_executor& ex) : socket(ex) {}
+  tcp::socket socket;  // unused once moved into `tls`
+  std::optional<ssl::stream<tcp::socket>> tls;
+  beast::flat_buffer buffer;
+  std::array<char, chunk_size> chunk;
+  steady::time_point idle_since;
+  bool reused = false;
+  bool established = false;  // TCP connected: closing it on failure counts as a discard
+
+  tcp::socket& tcp_socket() noexcept { return tls ? tls->next_layer() : socket; }
+  void close() noexcept {
+    error_code ignored;
+    tcp_socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_socket().close(ignored);
+  }
+  template <class F>
+  void visit(F&& f) {
+    if (tls)
+      f(*tls);
+    else
+      f(socket);
+  }
+  // A pooled connection the server closed (or wrote to unasked) must not be reused.
+  bool looks_alive() noexcept {
+    if (!tcp_socket().is_open() || buffer.size() != 0) return false;
+    char byte;
+    ssize_t n = ::recv(tcp_socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+};
+
+struct host_pool {
+  std::vector<std::unique_ptr<connection>> idle;  // back() = most recently used
+  std::size_t active = 0;                         // checked out or being opened
+  std::list<operation*> waiters;                  // FIFO of requests over the cap
+};
+
+class client_impl : public std::enable_shared_from_this<client_impl> {
+ public:
+  client_impl(asio::any_io_executor executor, ClientOptions opts)
+      : ex(std::move(executor)),
+        options(std::move(opts)),
+        tls_ctx(ssl::context::tls_client),
+        rng(std::random_device{}()) {
+    SSL_CTX_set_min_proto_version(tls_ctx.native_handle(), TLS1_2_VERSION);
+    error_code ec;
+    tls_ctx.set_default_verify_paths(ec);  // a missing system store is not fatal with ca_file
+    if (!options.ca_file.empty()) {
+      tls_ctx.load_verify_file(options.ca_file, ec);
+      if (ec)
+        tls_setup_error =
+            "ca_file: cannot load CA bundle '" + options.ca_file + "': " + ec.message();
+    }
+    if (options.max_connections_per_host == 0) options.max_connections_per_host = 1;
+  }
+
+  asio::any_io_executor ex;
+  ClientOptions options;
+  ssl::context tls_ctx;
+  std::string tls_setup_error;
+  PoolStats counters;
+  std::unordered_map<std::string, host_pool> pools;
+  std::mt19937_64 rng;
+
+  // A kept-alive connection for `pool`, or null. Expired and dead ones are closed on the way.
+  std::unique_ptr<connection> take_idle(host_pool& pool) {
+    auto now = steady::now();
+    while (!pool.idle.empty()) {
+      auto c = std::move(pool.idle.back());
+      pool.idle.pop_back();
+      auto idle_for = now - c->idle_since;
+      // The liveness probe is a syscall; a connection idle for under a second skips it (a server
+      // that closed it that quickly is still handled: the request is resent on a fresh one).
+      bool probe = idle_for >= std::chrono::seconds(1);
+      if (idle_for <= options.idle_keepalive && c->buffer.size() == 0 &&
+          (!probe || c->looks_alive()))
+        return c;
+      c->close();
+    }
+    return nullptr;
+  }
+
+  // Gives back a checked-out connection (or, when `c` is null, a connection slot).
+  void release(const std::string& key, std::unique_ptr<connection> c, bool reusable);
+};
+
+// One request, from initiation to completion, retries included.
+class operation : public std::enable_shared_from_this<operation> {
+ public:
+  using handler_type = asio::any_completion_handler<void(error_code, Response)>;
+
+  operation(std::shared_ptr<client_impl> client, Request req, std::shared_ptr<StreamHandler> stream,
+            handler_type handler)
+      : client_(std::move(client)),
+        req_(std::move(req)),
+        stream_(std::move(stream)),
+        handler_(std::move(handler)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, client_->ex),
+                           asio::execution::outstanding_work.tracked)),
+        slot_(asio::get_associated_cancellation_slot(handler_)),
+        deadline_timer_(client_->ex),
+        wait_timer_(client_->ex) {}
+
+  ~operation() {
+    if (in_queue_) client_->pools[key_].waiters.erase(queue_pos_);
+    if (slot_.is_connected()) slot_.clear();
+  }
+
+  void start();
+
+  // Called by client_impl::release when this queued request gets a connection or a slot.
+  void grant(std::unique_ptr<connection> c) {
+    in_queue_ = false;
+    granted_ = true;
+    conn_ = std::move(c);
+    wait_timer_.cancel();
+  }
+
+ private:
+  // --- steps ---
+  void acquire();
+  void on_granted();
+  void connect();
+  void on_resolved(error_code ec, const tcp::resolver::results_type& results);
+  void on_connected(error_code ec);
+  void proxy_connect();
+  void on_proxy_response(error_code ec);
+  void handshake();
+  void on_handshake(error_code ec);
+  void send();
+  void on_written(error_code ec);
+  void on_head(error_code ec);
+  void read_body();
+  void on_body(error_code ec);
+  void on_done();
+  void backoff(milliseconds delay);
+
+  // --- deadlines, cancellation, completion ---
+  void arm_phase(const char* kind, milliseconds limit);
+  void schedule_deadline();
+  void on_deadline(error_code ec, std::uint64_t id);
+  void on_cancel();
+  void interrupt();
+  bool interrupted();
+  bool retry_transport(error_code code);
+  void fail(error_code code, std::string message);
+  void complete(error_code ec, std::string message = {});
+  std::string where() const;
+
+  std::shared_ptr<client_impl> client_;
+  Request req_;
+  std::shared_ptr<StreamHandler> stream_;
+  handler_type handler_;
+  asio::any_completion_executor work_;
+  asio::cancellation_slot slot_;
+
+  Url url_;
+  std::string key_;
+  std::optional<ProxyTarget> proxy_;
+  Timeouts timeouts_;
+  steady::time_point total_deadline_ = steady::time_point::max();
+
+  std::optional<tcp::resolver> resolver_;  // only when a connection is opened
+  // One timer serves the phase deadline (connect, first_byte, idle) and the total deadline. It
+  // is re-armed only when a deadline moves earlier; when it fires early (the deadline moved
+  // later, e.g. after each body read) it re-waits. Fewer timer updates, fewer syscalls.
+  asio::steady_timer deadline_timer_;
+  steady::time_point phase_deadline_ = steady::time_point::max();
+  const char* phase_kind_ = nullptr;
+  milliseconds phase_limit_{0};
+  steady::time_point timer_expiry_ = steady::time_point::max();  // max: no wait pending
+  std::uint64_t wait_id_ = 0;
+  asio::steady_timer wait_timer_;  // queued for a connection, or backing off before a retry
+
+  std::unique_ptr<connection> conn_;
+  std::optional<bhttp::request<bhttp::string_body>> request_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::optional<bhttp::response_parser<bhttp::empty_body>> proxy_parser_;
+  std::string proxy_request_;
+  Response response_;
+
+  std::list<operation*>::iterator queue_pos_;
+  const char* timeout_kind_ = nullptr;
+  milliseconds timeout_limit_{0};
+  int attempt_ = 1;
+  bool in_queue_ = false;
+  bool granted_ = false;
+  bool cancelled_ = false;
+  bool done_ = false;
+  bool delivered_ = false;  // a body byte reached the caller: no more retries
+  bool streaming_ = false;  // this response's body goes to on_data
+};
+
+void client_impl::release(const std::string& key, std::unique_ptr<connection> c, bool reusable) {
+  auto& pool = pools[key];
+  if (pool.active > 0) --pool.active;
+  if (c && !reusable) {
+    c->close();
+    c.reset();
+  }
+  if (c) c->idle_since = steady::now();
+  if (!pool.waiters.empty()) {
+    operation* next = pool.waiters.front();
+    pool.waiters.pop_front();
+    ++pool.active;
+    next->grant(std::move(c));  // a kept-alive connection, or the right to open one
+    return;
+  }
+  if (!c) return;
+  if (pool.idle.size() >= options.max_idle_per_host) {
+    if (options.max_idle_per_host == 0) {
+      c->close();
+      return;
+    }
+    pool.idle.front()->close();
+    pool.idle.erase(pool.idle.begin());
+  }
+  pool.idle.push_back(std::move(c));
+}
+
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+bool valid_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (c <= ' ' || c >= 0x7f ||
+        std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) !=
+            std::string_view::npos)
+      return false;
+  return true;
+}
+
+bool valid_header_value(std::string_view s) {
+  for (char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+bool is_closed_error(error_code ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == bhttp::error::end_of_stream ||
+         ec == bhttp::error::partial_message || ec == ssl::error::stream_truncated ||
+         ec == asio::error::connection_aborted;
+}
+
+std::string ms_text(milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
+}
+
+}  // namespace
+
+std::string operation::where() const {
+  std::string w = req_.method + " " + url_.scheme + "://";
+  bool v6 = url_.host.find(':') != std::string::npos;
+  w += v6 ? "[" + url_.host + "]" : url_.host;
+  w += ":" + url_.port;
+  w += url_.target.substr(0, url_.target.find('?'));  // a query may carry a key: never shown
+  return w;
+}
+
+void operation::start() {
+  if (slot_.is_connected()) {
+    slot_.assign([this](asio::cancellation_type type) {
+      if (type != asio::cancellation_type::none) on_cancel();
+    });
+  }
+  timeouts_ = req_.timeouts.value_or(client_->options.timeouts);
+  if (cancelled_) return complete(errc::cancelled, "cancelled before it started");
+
+  auto url = parse_url(req_.url);
+  if (!url) {
+    std::string shown = req_.url.substr(0, req_.url.find('?'));
+    return complete(errc::invalid_argument,
+                    "url: not an absolute http(s) URL: '" + redact_secrets(shown) + "'");
+  }
+  url_ = std::move(*url);
+  if (!valid_token(req_.method))
+    return complete(errc::invalid_argument,
+                    "method: not a valid HTTP method: '" + req_.method + "'");
+  bool https = url_.scheme == "https";
+  if (https && !client_->tls_setup_error.empty())
+    return complete(errc::invalid_argument, client_->tls_setup_error);
+
+  const std::string& proxy = https ? client_->options.proxy : client_->options.http_proxy;
+  if (!proxy.empty() && !bypass_proxy(client_->options.no_proxy, url_.host, url_.port)) {
+    std::string error;
+    proxy_ = parse_proxy(proxy, error);
+    if (!proxy_) return complete(errc::invalid_argument, "proxy: " + error);
+  }
+  key_ = url_.scheme + "://" + url_.host + ":" + url_.port;
+
+  auto& msg = request_.emplace();
+  auto verb = bhttp::string_to_verb(req_.method);
+  if (verb == bhttp::verb::unknown)
+    msg.method_string(req_.method);
+  else
+    msg.method(verb);
+  msg.target(url_.target);
+  msg.version(11);
+  bool has_host = false, has_agent = false;
+  for (const auto& [name, value] : req_.headers) {
+    if (!valid_token(name))
+      return complete(errc::invalid_argument, "headers: invalid header name '" + name + "'");
+    if (!valid_header_value(value))
+      return complete(errc::invalid_argument,
+                      "headers: value of '" + name + "' contains CR, LF or NUL");
+    if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) continue;
+    has_host |= iequals(name, "host");
+    has_agent |= iequals(name, "user-agent");
+    msg.insert(name, value);
+  }
+  if (!has_host) {
+    bool v6 = url_.host.find(':') != std::string::npos;
+    std::string host = v6 ? "[" + url_.host + "]" : url_.host;
+    bool default_port = url_.port == (https ? "443" : "80");
+    msg.set(bhttp::field::host, default_port ? host : host + ":" + url_.port);
+  }
+  if (!has_agent && !client_->options.user_agent.empty())
+    msg.set(bhttp::field::user_agent, client_->options.user_agent);
+  msg.body() = std::move(req_.body);
+  msg.prepare_payload();
+
+  if (timeouts_.total.count() > 0) total_deadline_ = steady::now() + timeouts_.total;
+  acquire();
+}
+
+void operation::acquire() {
+  auto& pool = client_->pools[key_];
+  if (auto c = client_->take_idle(pool)) {
+    ++pool.active;
+    conn_ = std::move(c);
+    conn_->reused = true;
+    ++client_->counters.reused;
+    return send();
+  }
+  if (pool.active < client_->options.max_connections_per_host) {
+    ++pool.active;
+    return connect();
+  }
+  schedule_deadline();  // the total deadline runs while queued
+  in_queue_ = true;
+  granted_ = false;
+  queue_pos_ = pool.waiters.insert(pool.waiters.end(), this);
+  wait_timer_.expires_at(steady::time_point::max());
+  wait_timer_.async_wait([self = shared_from_this()](error_code) { self->on_granted(); });
+}
+
+void operation::on_granted() {
+  if (done_) return;
+  if (!granted_) {  // woken by cancellation or the total deadline
+    if (interrupted()) return;
+    return acquire();  // spurious wake-up: wait again
+  }
+  granted_ = false;
+  if (cancelled_ || timeout_kind_) {
+    client_->release(key_, std::move(conn_), true);  // untouched: give it to the next in line
+    interrupted();
+    return;
+  }
+  if (conn_) {
+    conn_->reused = true;
+    ++client_->counters.reused;
+    return send();
+  }
+  connect();
+}
+
+void operation::connect() {
+  arm_phase("connect", timeouts_.connect);
+  conn_ = std::make_unique<connection>(client_->ex);
+  const std::string& host = proxy_ ? proxy_->host : url_.host;
+  const std::string& port = proxy_ ? proxy_->port : url_.port;
+  if (!resolver_) resolver_.emplace(client_->ex);
+  resolver_->async_resolve(
+      host, port, [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
+        self->on_resolved(ec, r);
+      });
+}
+
+void operation::on_resolved(error_code ec, const tcp::resolver::results_type& results) {
+  if (interrupted()) return;
+  const std::string& host = proxy_ ? proxy_->host : url_.host;
+  if (ec)
+    return fail(errc::connect_failed,
+                std::string(proxy_ ? "cannot resolve proxy host '" : "cannot resolve host '") +
+                    host + "': " + ec.message());
+  asio::async_connect(conn_->socket, results,
+                      [self = shared_from_this()](error_code ec2, const tcp::endpoint&) {
+                        self->on_connected(ec2);
+                      });
+}
+
+void operation::on_connected(error_code ec) {
+  if (interrupted()) return;
+  if (ec) {
+    if (proxy_)
+      return fail(errc::connect_failed, "cannot connect to proxy " + proxy_->host + ":" +
+                                            proxy_->port + ": " + ec.message());
+    return fail(errc::connect_failed,
+                "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
+  }
+  ++client_->counters.opened;
+  conn_->established = true;
+  error_code ignored;
+  conn_->socket.set_option(tcp::no_delay(true), ignored);
+  if (proxy_) return proxy_connect();
+  if (url_.scheme == "https") return handshake();
+  send();
+}
+
+void operation::proxy_connect() {
+  bool v6 = url_.host.find(':') != std::string::npos;
+  std::string authority = (v6 ? "[" + url_.host + "]" : url_.host) + ":" + url_.port;
+  proxy_request_ = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+  if (!proxy_->credentials.empty()) {
+    std::string encoded(beast::detail::base64::encoded_size(proxy_->credentials.size()), '\0');
+    encoded.resize(beast::detail::base64::encode(encoded.data(), proxy_->credentials.data(),
+                                                 proxy_->credentials.size()));
+    proxy_request_ += "Proxy-Authorization: Basic " + encoded + "\r\n";
+  }
+  proxy_request_ += "\r\n";
+  asio::async_write(conn_->socket, asio::buffer(proxy_request_),
+                    [self = shared_from_this()](error_code ec, std::size_t) {
+                      if (self->interrupted()) return;
+                      if (ec)
+                        return self->fail(errc::connect_failed,
+                                          "proxy closed the connection: " + ec.message());
+                      auto& p = self->proxy_parser_.emplace();
+                      p.skip(true);  // a 2xx to CONNECT has no body, whatever its headers say
+                      bhttp::async_read_header(
+                          self->conn_->socket, self->conn_->buffer, p,
+                          [self](error_code ec2, std::size_t) { self->on_proxy_response(ec2); });
+                    });
+}
+
+void operation::on_proxy_response(error_code ec) {
+  if (interrupted()) return;
+  std::string via = " via proxy " + proxy_->host + ":" + proxy_->port;
+  if (ec) return fail(errc::connect_failed, "no answer to CONNECT" + via + ": " + ec.message());
+  auto& head = proxy_parser_->get();
+  int status = static_cast<int>(head.result_int());
+  if (status < 200 || status > 299)
+    return fail(errc::connect_failed, "proxy refused CONNECT to " + url_.host + ":" + url_.port +
+                                          via + ": " + std::to_string(status) + " " +
+                                          std::string(head.reason()));
+  if (conn_->buffer.size() != 0)
+    return fail(errc::protocol, "proxy sent bytes after its CONNECT answer" + via);
+  proxy_parser_.reset();
+  if (url_.scheme == "https") return handshake();
+  send();
+}
+
+void operation::handshake() {
+  auto& tls = conn_->tls.emplace(std::move(conn_->socket), client_->tls_ctx);
+  SSL* native = tls.native_handle();
+  bool ip = is_ip_literal(url_.host);
+  if (!ip) SSL_set_tlsext_host_name(native, url_.host.c_str());
+  if (client_->options.verify_peer) {
+    // OpenSSL's own check records why a name did not match (X509_V_ERR_HOSTNAME_MISMATCH);
+    // asio's host_name_verification callback is the belt to those braces.
+    if (ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), url_.host.c_str());
+    else
+      SSL_set1_host(native, url_.host.c_str());
+    tls.set_verify_mode(ssl::verify_peer);
+    tls.set_verify_callback(ssl::host_name_verification(url_.host));
+  } else {
+    tls.set_verify_mode(ssl::verify_none);
+  }
+  tls.async_handshake(ssl::stream_base::client,
+                      [self = shared_from_this()](error_code ec) { self->on_handshake(ec); });
+}
+
+void operation::on_handshake(error_code ec) {
+  if (interrupted()) return;
+  if (!ec) return send();
+  long verify = SSL_get_verify_result(conn_->tls->native_handle());
+  if (verify != X509_V_OK)
+    return fail(errc::tls_failed, "certificate verification failed for '" + url_.host +
+                                      "': " + X509_verify_cert_error_string(verify));
+  if (is_closed_error(ec))
+    return fail(errc::tls_failed,
+                "TLS handshake with '" + url_.host + "' failed: the peer closed the connection");
+  fail(errc::tls_failed, "TLS handshake with '" + url_.host + "' failed: " + ec.message());
+}
+
+void operation::send() {
+  arm_phase("first_byte", timeouts_.first_byte);
+  auto& p = parser_.emplace();
+  p.header_limit(64 * 1024);
+  streaming_ = false;
+  if (request_->method() == bhttp::verb::head) p.skip(true);
+  conn_->visit([&](auto& s) {
+    bhttp::async_write(s, *request_, [self = shared_from_this()](error_code ec, std::size_t) {
+      self->on_written(ec);
+    });
+  });
+}
+
+void operation::on_written(error_code ec) {
+  if (interrupted()) return;
+  if (ec) {
+    if (retry_transport(ec)) return;
+    return fail(errc::connection_closed, "sending the request failed: " + ec.message());
+  }
+  conn_->visit([&](auto& s) {
+    bhttp::async_read_header(
+        s, conn_->buffer, *parser_,
+        [self = shared_from_this()](error_code ec2, std::size_t) { self->on_head(ec2); });
+  });
+}
+
+void operation::on_head(error_code ec) {
+  if (interrupted()) return;
+  if (ec) {
+    if (retry_transport(ec)) return;
+    if (is_closed_error(ec))
+      return fail(errc::connection_closed, "the connection closed before the response head");
+    if (ec == bhttp::error::header_limit)
+      return fail(errc::protocol, "response head larger than 64 KiB");
+    return fail(errc::protocol, "malformed response head: " + ec.message());
+  }
+  auto& head = parser_->get();
+  response_.status = static_cast<int>(head.result_int());
+  response_.headers.clear();
+  for (const auto& field : head)
+    response_.headers.emplace_back(to_lower(field.name_string()), std::string(field.value()));
+  bool ok = response_.status >= 200 && response_.status <= 299;
+  streaming_ = stream_ && ok;
+  if (streaming_) {
+    parser_->body_limit(boost::none);
+    if (stream_->on_headers) {
+      stream_->on_headers(response_);
+      if (interrupted()) return;
+    }
+  } else {
+    parser_->body_limit(whole_body_limit);
+  }
+  arm_phase("idle", timeouts_.idle);
+  read_body();
+}
+
+void operation::read_body() {
+  if (parser_->is_done()) return on_done();
+  auto& body = parser_->get().body();
+  body.data = conn_->chunk.data();
+  body.size = conn_->chunk.size();
+  body.more = true;
+  conn_->visit([&](auto& s) {
+    bhttp::async_read_some(
+        s, conn_->buffer, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
+  });
+}
+
+void operation::on_body(error_code ec) {
+  if (interrupted()) return;
+  if (ec == bhttp::error::need_buffer) ec = {};
+  std::size_t got = conn_->chunk.size() - parser_->get().body().size;
+  if (got > 0) {
+    std::string_view chunk(conn_->chunk.data(), got);
+    if (streaming_) {
+      delivered_ = true;
+      if (stream_->on_data) {
+        stream_->on_data(chunk);
+        if (interrupted()) return;
+      }
+    } else {
+      response_.body.append(chunk);
+    }
+  }
+  if (ec) {
+    if (ec == bhttp::error::body_limit)
+      return fail(errc::protocol,
+                  "response body larger than " + std::to_string(whole_body_limit >> 20) + " MiB");
+    if (is_closed_error(ec)) {
+      if (retry_transport(ec)) return;
+      return fail(errc::connection_closed, "the connection closed in the middle of the body");
+    }
+    return fail(errc::protocol, "malformed response body: " + ec.message());
+  }
+  arm_phase("idle", timeouts_.idle);
+  read_body();
+}
+
+void operation::on_done() {
+  phase_deadline_ = steady::time_point::max();
+  bool keep = parser_->keep_alive() && conn_->buffer.size() == 0;
+  client_->release(key_, std::move(conn_), keep);
+  parser_.reset();
+  int status = response_.status;
+  if (!delivered_ && req_.retry && RetryPolicy::retryable_status(status) &&
+      (!req_.should_retry || req_.should_retry(status, response_.headers, response_.body))) {
+    Error e;
+    e.code = status == 429 ? errc::rate_limited : errc::server;
+    e.status = status;
+    e.retry_after =
+        parse_retry_after(response_.header("retry-after-ms"), response_.header("retry-after"));
+    if (auto delay = req_.retry->next_delay(attempt_, e, client_->rng())) {
+      if (steady::now() + *delay < total_deadline_) return backoff(*delay);
+    }
+  }
+  response_.attempts = attempt_;
+  complete({});
+}
+
+void operation::backoff(milliseconds delay) {
+  ++attempt_;
+  response_ = Response{};
+  timeout_kind_ = nullptr;
+  phase_deadline_ = steady::time_point::max();
+  schedule_deadline();  // the total deadline runs while backing off
+  wait_timer_.expires_after(delay);
+  wait_timer_.async_wait([self = shared_from_this()](error_code) {
+    if (self->done_ || self->interrupted()) return;
+    self->acquire();
+  });
+}
+
+// A failure before any body byte reached the caller. Returns true when it was handled by
+// retrying: silently on a fresh connection when a kept-alive one turned out stale, or per the
+// retry policy.
+bool operation::retry_transport(error_code ec) {
+  if (delivered_ || cancelled_ || done_) return false;
+  bool nothing_received = !parser_ || !parser_->got_some();
+  if (conn_ && conn_->reused && nothing_received && is_closed_error(ec)) {
+    // The server closed an idle connection as we reused it: not the request's fault.
+    client_->release(key_, std::move(conn_), false);
+    ++client_->counters.discarded;
+    parser_.reset();
+    acquire();
+    return true;
+  }
+  return false;
+}
+
+void operation::arm_phase(const char* kind, milliseconds limit) {
+  phase_kind_ = kind;
+  phase_limit_ = limit;
+  phase_deadline_ = limit.count() > 0 ? steady::now() + limit : steady::time_point::max();
+  schedule_deadline();
+}
+
+void operation::schedule_deadline() {
+  auto due = std::min(phase_deadline_, total_deadline_);
+  if (due == steady::time_point::max() || due >= timer_expiry_) return;  // pending wait is earlier
+  timer_expiry_ = due;
+  deadline_timer_.expires_at(due);
+  deadline_timer_.async_wait(
+      [self = shared_from_this(), id = ++wait_id_](error_code ec) { self->on_deadline(ec, id); });
+}
+
+void operation::on_deadline(error_code ec, std::uint64_t id) {
+  if (id != wait_id_) return;  // superseded by a later wait
+  timer_expiry_ = steady::time_point::max();
+  if (ec || done_) return;
+  auto now = steady::now();
+  if (now >= total_deadline_) {
+    timeout_kind_ = "total";
+    timeout_limit_ = timeouts_.total;
+  } else if (now >= phase_deadline_) {
+    timeout_kind_ = phase_kind_;
+    timeout_limit_ = phase_limit_;
+  } else {
+    return schedule_deadline();  // the deadline moved later since this wait began
+  }
+  interrupt();
+}
+
+void operation::on_cancel() {
+  if (done_ || cancelled_) return;
+  cancelled_ = true;
+  interrupt();
+}
+
+// Stops whatever is pending; its handler then sees interrupted() and completes.
+void operation::interrupt() {
+  if (resolver_) resolver_->cancel();
+  if (conn_) conn_->close();
+  phase_deadline_ = steady::time_point::max();
+  if (in_queue_) {
+    client_->pools[key_].waiters.erase(queue_pos_);
+    in_queue_ = false;
+  }
+  wait_timer_.cancel();
+}
+
+bool operation::interrupted() {
+  if (done_) return true;
+  if (cancelled_) {
+    fail(errc::cancelled, "cancelled by the caller");
+    return true;
+  }
+  if (timeout_kind_) {
+    std::string what = timeout_kind_;
+    std::string message;
+    if (what == "connect")
+      message = "connect timeout: no connection within " + ms_text(timeout_limit_);
+    else if (what == "first_byte")
+      message = "first_byte timeout: no response head within " + ms_text(timeout_limit_);
+    else if (what == "idle")
+      message = "idle timeout: no body bytes for " + ms_text(timeout_limit_);
+    else
+      message = "total timeout: the exchange took longer than " + ms_text(timeout_limit_);
+    fail(errc::timeout, std::move(message));
+    return true;
+  }
+  return false;
+}
+
+void operation::fail(error_code code, std::string message) {
+  if (done_) return;
+  if (conn_) {
+    if (conn_->established) ++client_->counters.discarded;
+    client_->release(key_, std::move(conn_), false);
+  }
+  parser_.reset();
+  // Retry per policy: connect failures and first-byte timeouts, closed connections before any
+  // body byte; never TLS verification, protocol errors, cancellation or the total deadline.
+  bool retryable = code == errc::connect_failed || code == errc::connection_closed ||
+                   (code == errc::timeout && timeout_kind_ != nullptr &&
+                    std::string_view(timeout_kind_) != "total");
+  if (req_.retry && retryable && !delivered_ && !cancelled_) {
+    Error e = make_error(code, message);
+    if (auto delay = req_.retry->next_delay(attempt_, e, client_->rng())) {
+      if (steady::now() + *delay < total_deadline_) return backoff(*delay);
+    }
+  }
+  response_.attempts = attempt_;
+  complete(code, std::move(message));
+}
+
+void operation::complete(error_code ec, std::string message) {
+  done_ = true;
+  if (in_queue_) {
+    client_->pools[key_].waiters.erase(queue_pos_);
+    in_queue_ = false;
+  }
+  if (resolver_) resolver_->cancel();
+  if (timer_expiry_ != steady::time_point::max()) {
+    ++wait_id_;
+    timer_expiry_ = steady::time_point::max();
+    deadline_timer_.cancel();
+  }
+  wait_timer_.cancel();
+  if (slot_.is_connected()) slot_.clear();
+  if (ec) {
+    if (!url_.host.empty()) message += " (" + where() + ")";
+    response_.error = make_error(ec, redact_secrets(message));
+    for (const auto& s : req_.secrets) {
+      if (s.size() < 4) continue;
+      for (auto pos = response_.error.message.find(s); pos != std::string::npos;
+           pos = response_.error.message.find(s, pos))
+        response_.error.message.replace(pos, s.size(), "[redacted]");
+    }
+    response_.error.status = response_.status;
+  }
+  asio::dispatch(work_,
+                 [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {
+                   std::move(handler)(ec, std::move(response));
+                 });
+}
+
+}  // namespace detail
+
+Client::Client(executor_type ex, ClientOptions options)
+    : impl_(std::make_shared<detail::client_impl>(std::move(ex), std::move(options))) {}
+
+Client::~Client() = default;
+
+Client::executor_type Client::get_executor() const noexcept {
+  return impl_->ex;
+}
+
+const ClientOptions& Client::options() const noexcept {
+  return impl_->options;
+}
+
+PoolStats Client::stats() const noexcept {
+  PoolStats s = impl_->counters;
+  s.idle = 0;
+  for (const auto& [key, pool] : impl_->pools)
+    s.idle += pool.idle.size();
+  return s;
+}
+
+void Client::do_request(Request req, std::shared_ptr<StreamHandler> stream,
+                        asio::any_completion_handler<void(error_code, Response)> handler) {
+  auto op = std::make_shared<detail::operation>(impl_, std::move(req), std::move(stream),
+                                                std::move(handler));
+  // Never complete inside the initiating call: start from the executor.
+  asio::post(impl_->ex, [op] { op->start(); });
+}
+
+Response request(Request req, ClientOptions options, Error& error) {
+  asio::io_context io;
+  Response out;
+  error_code ec;
+  {
+    Client client(io.get_executor(), std::move(options));
+    client.async_request(std::move(req), [&](error_code e, Response r) {
+      ec = e;
+      out = std::move(r);
+    });
+    io.run();
+  }
+  error = out.error;
+  if (ec && !error.code) error = make_error(ec, ec.message());
+  return out;
+}
+
+Response request(Request req, ClientOptions options) {
+  Error error;
+  Response out = request(std::move(req), std::move(options), error);
+  if (error) throw Exception(std::move(error));
+  return out;
+}
+
+}  // namespace chorus::http
