@@ -1,6 +1,8 @@
 // The subcommands of the `chorus` program. Each returns the process exit code (see docs/cli.md).
 #pragma once
 
+#include <chorus/error.hpp>
+
 #include <span>
 #include <string_view>
 
@@ -12,6 +14,8 @@ int chat(Args args);      // chorus chat -p PROVIDER -m MODEL "prompt"   (chat.c
 int models(Args args);    // chorus models                              (chat.cpp)
 int keys(Args args);      // chorus keys check                          (chat.cpp)
 int run(Args args);       // chorus run workflow.json --input "..."     (run.cpp)
-int validate(Args args);  // chorus validate workflow.json              (run.cpp)
+int validate(Args args);  // chorus validate workflow.json              (validate.cpp)
+
+int exit_code(error_code ec);  // the process exit status of an error kind (chat.cpp, docs/cli.md)
 
 }  // namespace chorus::cli

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace chorus {
@@ -38,32 +39,34 @@ struct Message {
 
 /// How to call a model (the seed's LLMConfig).
 struct ModelConfig {
-  std::string model;                         ///< Vendor model id, e.g. "gpt-4o-mini".
-  std::optional<double> temperature;         ///< Omitted from the request when unset.
-  std::optional<std::int64_t> max_tokens;    ///< Output cap; Anthropic requires one (default 4096).
-  std::string system_prompt;                 ///< Prepended as the system message / instruction.
-  std::vector<std::string> stop;             ///< Stop sequences.
-  bool json_mode = false;                    ///< Ask for a JSON object answer where supported.
-  std::optional<boost::json::value> response_schema;  ///< JSON Schema of the answer, where supported.
-  std::optional<std::chrono::milliseconds> timeout;    ///< Total deadline of the call.
-  boost::json::object extra;                 ///< Vendor parameters passed through verbatim.
+  std::string model;                       ///< Vendor model id, e.g. "gpt-4o-mini".
+  std::optional<double> temperature;       ///< Omitted from the request when unset.
+  std::optional<std::int64_t> max_tokens;  ///< Output cap; Anthropic requires one (default 4096).
+  std::string system_prompt;               ///< Prepended as the system message / instruction.
+  std::vector<std::string> stop;           ///< Stop sequences.
+  bool json_mode = false;                  ///< Ask for a JSON object answer where supported.
+  std::optional<boost::json::value>
+      response_schema;  ///< JSON Schema of the answer, where supported.
+  std::optional<std::chrono::milliseconds> timeout;  ///< Total deadline of the call.
+  boost::json::object extra;                         ///< Vendor parameters passed through verbatim.
 };
 
 /// A chat call: config plus messages.
 struct ChatRequest {
   ModelConfig config;
   std::vector<Message> messages;
+  std::string api_key;  ///< Overrides the provider's key for this call (per-run / per-user keys).
 };
 
 /// Token counts, normalised across vendors (see docs/providers.md).
 struct Usage {
   std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;      ///< Includes reasoning/thinking tokens.
+  std::int64_t completion_tokens = 0;  ///< Includes reasoning/thinking tokens.
   std::int64_t total_tokens = 0;
-  std::int64_t cached_prompt_tokens = 0;   ///< Part of prompt_tokens served from cache.
-  std::int64_t reasoning_tokens = 0;       ///< Part of completion_tokens spent thinking.
-  bool reported = false;                   ///< The vendor reported usage (else all zero or estimated).
-  bool estimated = false;                  ///< Counts are our estimate; the vendor gave none.
+  std::int64_t cached_prompt_tokens = 0;  ///< Part of prompt_tokens served from cache.
+  std::int64_t reasoning_tokens = 0;      ///< Part of completion_tokens spent thinking.
+  bool reported = false;   ///< The vendor reported usage (else all zero or estimated).
+  bool estimated = false;  ///< Counts are our estimate; the vendor gave none.
 
   Usage& operator+=(const Usage& other) noexcept;
 };
@@ -83,19 +86,19 @@ struct ToolCall {
 /// `error` holds the details, and `content` holds whatever text arrived before the failure.
 struct ChatResponse {
   std::string content;
-  std::string reasoning;                ///< Reasoning text (DeepSeek reasoner), never in content.
+  std::string reasoning;  ///< Reasoning text (DeepSeek reasoner), never in content.
   std::vector<ToolCall> tool_calls;
   Usage usage;
-  std::optional<double> cost;           ///< USD; nullopt when the model has no known price.
-  std::chrono::microseconds latency{0}; ///< Request start to response complete.
+  std::optional<double> cost;            ///< USD; nullopt when the model has no known price.
+  std::chrono::microseconds latency{0};  ///< Request start to response complete.
   std::optional<std::chrono::microseconds> time_to_first_token;  ///< Streams only.
   FinishReason finish_reason = FinishReason::unknown;
-  std::string finish_reason_raw;        ///< The vendor's own value ("end_turn", "MAX_TOKENS", ...).
-  std::string model;                    ///< The model id as the response reports it.
-  std::string provider;                 ///< The provider id that served it.
-  std::string request_id;               ///< The vendor's request/response id.
-  int attempts = 1;                     ///< Attempts made, retries included.
-  Error error;                          ///< Empty on success.
+  std::string finish_reason_raw;  ///< The vendor's own value ("end_turn", "MAX_TOKENS", ...).
+  std::string model;              ///< The model id as the response reports it.
+  std::string provider;           ///< The provider id that served it.
+  std::string request_id;         ///< The vendor's request/response id.
+  int attempts = 1;               ///< Attempts made, retries included.
+  Error error;                    ///< Empty on success.
 };
 
 /// A piece of a streamed answer. Views are valid only during the callback.
@@ -165,8 +168,10 @@ class CHORUS_API Provider {
         token, std::move(key));
   }
 
-  /// Blocking wrappers for scripts: run the operation on the provider's executor and wait.
-  /// Must not be called from a thread that runs that executor. Throw chorus::Exception.
+  /// Blocking wrappers for scripts: run the operation on the provider's executor and wait, so
+  /// another thread must be running its io_context (docs/decisions/providers-blocking.md). Called
+  /// from a thread that runs it, they fail at once with errc::invalid_argument instead of
+  /// deadlocking. Throw chorus::Exception.
   ChatResponse complete(ChatRequest req);
   ChatResponse stream(ChatRequest req, DeltaHandler on_delta);
   /// Non-throwing forms: failures land in `ec` and the returned response's `error`.
@@ -180,13 +185,43 @@ class CHORUS_API Provider {
                                asio::any_completion_handler<validate_signature> handler) = 0;
 };
 
+/// Cleans prompt text: "\r\n" and "\r" become "\n", control characters other than "\n" and
+/// "\t" (C0, DEL and C1) are removed, leading and trailing whitespace is trimmed.
+CHORUS_API std::string clean_prompt_text(std::string_view text);
+
+/// Estimated prompt tokens of a request (system prompt + every message), by
+/// chorus::sim::estimate_tokens (ceil(code points / 4)).
+CHORUS_API std::int64_t estimate_prompt_tokens(const ChatRequest& req);
+
+/// What every built-in provider does before sending: cleans the system prompt and messages,
+/// checks the fields (model, messages, temperature 0..2, max_tokens > 0) and, when
+/// `context_window` is known, that the estimated prompt plus max_tokens fits. Returns an empty
+/// Error on success, else errc::invalid_argument naming the field, or errc::context_length.
+CHORUS_API Error prepare_request(ChatRequest& req, std::optional<std::int64_t> context_window);
+
 /// Settings shared by the built-in providers.
 struct ProviderOptions {
   std::string api_key;   ///< Empty: taken from the vendor's environment variable.
   std::string base_url;  ///< Empty: the vendor's *_BASE_URL variable, then the official URL.
   RetryPolicy retry;     ///< Retries of retryable failures before any text reached the caller.
   std::chrono::milliseconds timeout{600'000};  ///< Default total deadline per call.
+  std::string id;            ///< Registers the provider under another id (e.g. "ollama" for an
+                             ///< openai-compatible server); empty: the built-in id.
+  std::string display_name;  ///< Overrides name(); empty: the built-in name.
+  /// Extra HTTP headers sent with every request (OpenRouter's HTTP-Referer / X-Title, a gateway's
+  /// routing header, ...). Values are treated as secrets in error messages.
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// Simulated provider only: delay between streamed tokens. Empty:
+  /// $CHORUS_SIMULATED_TOKEN_DELAY_MS, else 2 ms. A `[[token-delay:MS]]` directive in the prompt
+  /// wins.
+  std::optional<std::chrono::milliseconds> token_delay;
 };
+
+/// Creates one built-in provider: `kind` is "openai", "anthropic", "gemini", "deepseek",
+/// "openai-compatible" or "simulated". Empty options are filled from the environment as
+/// with_builtins() does. Throws chorus::Exception (unknown_provider) for another kind.
+CHORUS_API std::shared_ptr<Provider> make_provider(std::string_view kind, asio::any_io_executor ex,
+                                                   ProviderOptions options = {});
 
 /// Providers by id. Thread-safe. Built-ins: openai, anthropic, gemini, deepseek,
 /// openai-compatible (needs a base URL) and simulated (in-process, no network).

@@ -806,7 +806,10 @@ void operation::complete(error_code ec, std::string message) {
     deadline_timer_.cancel();
   }
   wait_timer_.cancel();
+  // Detach from the slot now: the handler (and the cancellation signal it carries) may be freed
+  // as soon as it runs, after which ~operation must not touch that slot again.
   if (slot_.is_connected()) slot_.clear();
+  slot_ = {};
   if (ec) {
     if (!url_.host.empty()) message += " (" + where() + ")";
     response_.error = make_error(ec, redact_secrets(message));

@@ -1,0 +1,386 @@
+#include "http_provider.hpp"
+
+#include <chorus/pricing.hpp>
+#include <chorus/simulation.hpp>
+#include <chorus/sse.hpp>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <optional>
+#include <random>
+
+namespace chorus::providers {
+
+using clock = std::chrono::steady_clock;
+
+std::vector<ModelInfo> models_from_pricing(std::string_view vendor) {
+  std::vector<ModelInfo> out;
+  auto table = pricing();
+  for (const auto& [key, price] : table->entries()) {
+    if (price.vendor != vendor) continue;
+    out.push_back(ModelInfo{key, price.input, price.output,
+                            price.cached_input ? price.cached_input : price.input,
+                            price.context_window});
+  }
+  return out;
+}
+
+namespace {
+
+// Transport failures keep their chorus kind; Asio's own codes are translated.
+Error transport_error(error_code ec, std::string_view provider) {
+  Error e;
+  if (ec == asio::error::operation_aborted)
+    e.code = errc::cancelled;
+  else if (ec == asio::error::timed_out)
+    e.code = errc::timeout;
+  else if (ec.category() == error_category())
+    e.code = ec;
+  else
+    e.code = errc::connection_closed;
+  e.message = ec.message();
+  e.provider = std::string(provider);
+  return e;
+}
+
+// Fills usage when the vendor reported none (some openai-compatible servers): estimated.
+void complete_usage(const ChatRequest& req, ChatResponse& r) {
+  if (r.usage.reported) {
+    if (r.usage.total_tokens == 0)
+      r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
+    return;
+  }
+  r.usage.prompt_tokens = estimate_prompt_tokens(req);
+  r.usage.completion_tokens = sim::estimate_tokens(r.content) + sim::estimate_tokens(r.reasoning);
+  r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
+  r.usage.estimated = true;
+}
+
+void add_extra_headers(http::Request& r, const http::Headers& extra) {
+  for (const auto& [name, value] : extra) {
+    r.headers.emplace_back(name, value);
+    if (value.size() >= 8) r.secrets.push_back(value);
+  }
+}
+
+// The HTTP client's operation may still touch the cancellation slot we bound (clearing it in its
+// destructor) after it invoked our handler; the signal behind the slot must outlive that. The
+// operation is destroyed when the current handler returns, so releasing our reference from a
+// posted function keeps the signal alive long enough.
+void keep_signal_alive(const asio::any_io_executor& ex,
+                       std::shared_ptr<asio::cancellation_signal> signal) {
+  if (signal) asio::post(ex, [signal = std::move(signal)] {});
+}
+
+class CallOp : public std::enable_shared_from_this<CallOp> {
+ public:
+  CallOp(std::shared_ptr<HttpProvider> provider, ChatRequest req, DeltaHandler on_delta,
+         asio::any_completion_handler<Provider::complete_signature> handler)
+      : provider_(std::move(provider)),
+        req_(std::move(req)),
+        on_delta_(std::move(on_delta)),
+        handler_(std::move(handler)),
+        timer_(provider_->get_executor()),
+        start_(clock::now()) {
+    response_.provider = provider_->config().id;
+  }
+
+  void start() {
+    const HttpProviderConfig& cfg = provider_->config();
+    Endpoint ep{cfg.vendor, cfg.base_url, req_.api_key.empty() ? cfg.api_key : req_.api_key};
+    if (ep.base_url.empty()) {
+      return fail_now(errc::invalid_argument,
+                      cfg.id +
+                          ": no base URL configured (set OPENAI_COMPATIBLE_BASE_URL or "
+                          "ProviderOptions::base_url)");
+    }
+    if (ep.api_key.empty() && cfg.vendor != Vendor::openai_compatible) {
+      return fail_now(errc::auth, cfg.id + ": no API key (set " + cfg.key_env +
+                                      " or ProviderOptions::api_key)");
+    }
+    if (Error e = prepare_request(req_, context_window(req_.config.model))) {
+      e.provider = cfg.id;
+      response_.error = std::move(e);
+      return finish_posted();
+    }
+    request_ = build_chat_request(ep, req_, static_cast<bool>(on_delta_));
+    add_extra_headers(request_, cfg.headers);
+    http::Timeouts timeouts = provider_->client().options().timeouts;
+    timeouts.total = req_.config.timeout.value_or(cfg.timeout);
+    request_.timeouts = timeouts;
+
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) {
+      std::weak_ptr<CallOp> weak = shared_from_this();
+      slot.assign([weak](asio::cancellation_type) {
+        if (auto self = weak.lock()) self->cancel();
+      });
+    }
+    attempt();
+  }
+
+ private:
+  void cancel() {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (inner_) inner_->emit(asio::cancellation_type::terminal);
+    timer_.cancel();
+  }
+
+  void attempt() {
+    ++attempts_;
+    // Each attempt starts from an empty answer: no text of a failed attempt reached the caller.
+    response_.content.clear();
+    response_.reasoning.clear();
+    response_.tool_calls.clear();
+    response_.usage = {};
+    response_.finish_reason = FinishReason::unknown;
+    response_.finish_reason_raw.clear();
+    response_.model.clear();
+    response_.request_id.clear();
+    response_.error = {};
+    auto self = shared_from_this();
+    // A fresh signal per attempt, owned by the completion handler: the HTTP operation may touch
+    // its slot until the handler object itself is destroyed.
+    inner_ = std::make_shared<asio::cancellation_signal>();
+    auto signal = inner_;
+    auto done = asio::bind_cancellation_slot(
+        signal->slot(),
+        [self, signal](error_code ec, http::Response r) { self->on_response(ec, std::move(r)); });
+    if (!on_delta_) {
+      provider_->client().async_request(request_, std::move(done));
+      return;
+    }
+    assembler_.emplace(provider_->config().vendor, response_, &delta_forward_);
+    parser_.reset();
+    http::StreamHandler sh;
+    sh.on_headers = [self](const http::Response& head) { self->on_head(head); };
+    sh.on_data = [self](std::string_view chunk) {
+      self->parser_.feed(
+          chunk, [&](const sse::Event& ev) { self->assembler_->on_event(ev.type, ev.data); });
+    };
+    provider_->client().async_stream(request_, std::move(sh), std::move(done));
+  }
+
+  void on_head(const http::Response& head) {
+    for (std::string_view name : {"x-request-id", "request-id"}) {
+      if (auto id = head.header(name); !id.empty()) {
+        header_request_id_ = std::string(id);
+        break;
+      }
+    }
+  }
+
+  void on_delta(const StreamDelta& d) {
+    if (cancelled_) return;
+    if (!ttft_)
+      ttft_ = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start_);
+    text_delivered_ = true;
+    on_delta_(d);
+  }
+
+  void on_response(error_code ec, http::Response r) {
+    const HttpProviderConfig& cfg = provider_->config();
+    if (cancelled_) {
+      if (assembler_) parser_.finish();
+      response_.error = make_error(errc::cancelled, "cancelled by the caller");
+      response_.error.provider = cfg.id;
+      return finish();
+    }
+    if (ec) {
+      response_.error = transport_error(ec, cfg.id);
+    } else if (r.status < 200 || r.status > 299) {
+      response_.error = classify_error(cfg.vendor, r.status, r.headers, r.body);
+      response_.error.provider = cfg.id;
+    } else if (assembler_) {
+      parser_.finish();
+      assembler_->finish();
+    } else {
+      parse_chat_response(cfg.vendor, r.body, response_);
+      if (header_request_id_.empty()) {
+        for (std::string_view name : {"x-request-id", "request-id"})
+          if (auto id = r.header(name); !id.empty()) {
+            header_request_id_ = std::string(id);
+            break;
+          }
+      }
+    }
+    if (!header_request_id_.empty()) response_.request_id = header_request_id_;
+    if (response_.error) {
+      response_.error.provider = cfg.id;
+      if (response_.error.request_id.empty()) response_.error.request_id = response_.request_id;
+      // Retry only while nothing reached the caller; quota and the like are not retryable.
+      if (!text_delivered_ && response_.error.retryable()) {
+        if (auto delay = cfg.retry.next_delay(attempts_, response_.error, provider_->random())) {
+          auto self = shared_from_this();
+          timer_.expires_after(*delay);
+          // Not bound to inner_: cancel() cancels the timer itself.
+          timer_.async_wait([self](error_code wait_ec) {
+            if (self->cancelled_ || wait_ec) {
+              self->response_.error = make_error(errc::cancelled, "cancelled by the caller");
+              self->response_.error.provider = self->provider_->config().id;
+              return self->finish();
+            }
+            self->attempt();
+          });
+          return;
+        }
+      }
+    }
+    finish();
+  }
+
+  void fail_now(errc code, std::string message) {
+    response_.error = make_error(code, std::move(message));
+    response_.error.provider = provider_->config().id;
+    finish_posted();
+  }
+
+  void finalise() {
+    response_.attempts = attempts_ == 0 ? 1 : attempts_;
+    response_.latency =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start_);
+    response_.time_to_first_token = ttft_;
+    if (!response_.error) complete_usage(req_, response_);
+    if (response_.usage.reported || response_.usage.estimated)
+      response_.cost = price_call(response_.model, response_.usage, req_.config.model);
+    if (response_.error) {
+      if (response_.finish_reason == FinishReason::unknown)
+        response_.finish_reason = FinishReason::error;
+    } else if (response_.model.empty()) {
+      response_.model = req_.config.model;
+    }
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) slot.clear();
+  }
+
+  // Completes from within an asynchronous callback (never inline from the initiating call).
+  void finish() {
+    finalise();
+    keep_signal_alive(provider_->get_executor(), std::move(inner_));
+    auto ex = asio::get_associated_executor(handler_, provider_->get_executor());
+    error_code ec = response_.error.code;
+    asio::dispatch(ex, [h = std::move(handler_), ec, r = std::move(response_)]() mutable {
+      std::move(h)(ec, std::move(r));
+    });
+  }
+
+  // Completes a call that failed before any I/O: posted, so never inline from the initiator.
+  void finish_posted() {
+    finalise();
+    auto ex = asio::get_associated_executor(handler_, provider_->get_executor());
+    error_code ec = response_.error.code;
+    asio::post(
+        provider_->get_executor(),
+        asio::bind_executor(ex, [h = std::move(handler_), ec, r = std::move(response_)]() mutable {
+          std::move(h)(ec, std::move(r));
+        }));
+  }
+
+  std::shared_ptr<HttpProvider> provider_;
+  ChatRequest req_;
+  DeltaHandler on_delta_;
+  DeltaHandler delta_forward_ = [this](const StreamDelta& d) { on_delta(d); };
+  asio::any_completion_handler<Provider::complete_signature> handler_;
+  ChatResponse response_;
+  http::Request request_;
+  std::optional<StreamAssembler> assembler_;
+  sse::Parser parser_;
+  asio::steady_timer timer_;
+  std::shared_ptr<asio::cancellation_signal> inner_;
+  clock::time_point start_;
+  std::optional<std::chrono::microseconds> ttft_;
+  std::string header_request_id_;
+  int attempts_ = 0;
+  bool cancelled_ = false;
+  bool text_delivered_ = false;
+};
+
+}  // namespace
+
+HttpProvider::HttpProvider(http::Client client, HttpProviderConfig config)
+    : client_(std::move(client)), config_(std::move(config)), rng_(std::random_device{}()) {}
+
+std::uint64_t HttpProvider::random() noexcept {
+  // splitmix64 over an atomic counter: cheap, thread-safe, good enough for jitter.
+  std::uint64_t z = rng_.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::vector<ModelInfo> HttpProvider::models() const {
+  if (config_.vendor == Vendor::openai_compatible) return {};
+  return models_from_pricing(vendor_id(config_.vendor));
+}
+
+void HttpProvider::do_complete(ChatRequest req, DeltaHandler on_delta,
+                               asio::any_completion_handler<complete_signature> handler) {
+  auto op = std::make_shared<CallOp>(shared_from_this(), std::move(req), std::move(on_delta),
+                                     std::move(handler));
+  op->start();
+}
+
+void HttpProvider::do_validate_key(std::string key,
+                                   asio::any_completion_handler<validate_signature> handler) {
+  auto self = shared_from_this();
+  Endpoint ep{config_.vendor, config_.base_url, config_.api_key};
+  const std::string& used = key.empty() ? config_.api_key : key;
+  auto complete = [self](asio::any_completion_handler<validate_signature> h, Error e) {
+    auto ex = asio::get_associated_executor(h, self->get_executor());
+    error_code ec = e.code;
+    asio::post(self->get_executor(),
+               asio::bind_executor(ex, [h = std::move(h), ec, e = std::move(e)]() mutable {
+                 std::move(h)(ec, std::move(e));
+               }));
+  };
+  if (ep.base_url.empty()) {
+    Error e = make_error(errc::invalid_argument, config_.id + ": no base URL configured");
+    e.provider = config_.id;
+    return complete(std::move(handler), std::move(e));
+  }
+  if (used.empty() && config_.vendor != Vendor::openai_compatible) {
+    Error e = make_error(errc::auth, config_.id + ": no API key (set " + config_.key_env + ")");
+    e.provider = config_.id;
+    return complete(std::move(handler), std::move(e));
+  }
+  http::Request request = build_validate_request(ep, used);
+  add_extra_headers(request, config_.headers);
+  http::Timeouts timeouts = client_.options().timeouts;
+  timeouts.total = std::min(config_.timeout, std::chrono::milliseconds(30'000));
+  request.timeouts = timeouts;
+  // Our own signal, owned by the completion handler (see CallOp::attempt), fed by the caller's.
+  auto signal = std::make_shared<asio::cancellation_signal>();
+  if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
+    std::weak_ptr<asio::cancellation_signal> weak = signal;
+    slot.assign([weak](asio::cancellation_type type) {
+      if (auto s = weak.lock()) s->emit(type);
+    });
+  }
+  auto on_done = [self, complete, signal, h = std::move(handler)](error_code ec,
+                                                                  http::Response r) mutable {
+    if (auto slot = asio::get_associated_cancellation_slot(h); slot.is_connected()) slot.clear();
+    keep_signal_alive(self->get_executor(), signal);
+    Error e;
+    if (ec) {
+      e = transport_error(ec, self->config_.id);
+    } else if (r.status < 200 || r.status > 299) {
+      e = classify_error(self->config_.vendor, r.status, r.headers, r.body);
+      e.provider = self->config_.id;
+    }
+    complete(std::move(h), std::move(e));
+  };
+  auto inner_slot = signal->slot();
+  client_.async_request(std::move(request),
+                        asio::bind_cancellation_slot(inner_slot, std::move(on_done)));
+}
+
+}  // namespace chorus::providers
