@@ -100,8 +100,15 @@ CHORUS_API std::string default_reply(std::string_view system_prompt, std::string
 /// `n` tokens (as split_tokens counts them) of classic lorem ipsum, ending with "."; "" for n <= 0.
 CHORUS_API std::string lorem(std::int64_t n);
 
+/// Answers a classification prompt offline. When `user_text` ends with a line
+/// "Answer with exactly one of: a, b, c" (the form Chorus's classify routers write), returns the
+/// label whose name and "- label: description" line share the most word stems (first five
+/// letters) with the text between "<<<" and ">>>"; ties go to the earlier label, and no overlap
+/// at all picks the first. nullopt for any other prompt.
+CHORUS_API std::optional<std::string> classify_reply(std::string_view user_text);
+
 /// The reply a request gets: `reply`, else `lorem`, else the echoed `text`, else
-/// default_reply(system_prompt, d.text, model).
+/// classify_reply(d.text), else default_reply(system_prompt, d.text, model).
 CHORUS_API std::string make_reply(const Directives& d, std::string_view system_prompt,
                                   std::string_view model);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 
 namespace chorus::sim {
@@ -474,11 +475,83 @@ std::string lorem(std::int64_t n) {
   return out;
 }
 
+namespace {
+
+// Lower-cased stems (first five letters) of the words of at least three letters in `text`.
+std::vector<std::string> word_stems(std::string_view text) {
+  std::vector<std::string> stems;
+  std::string word;
+  auto flush = [&] {
+    if (word.size() >= 3) stems.push_back(word.substr(0, 5));
+    word.clear();
+  };
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return stems;
+}
+
+}  // namespace
+
+std::optional<std::string> classify_reply(std::string_view user_text) {
+  static constexpr std::string_view marker = "Answer with exactly one of: ";
+  const auto at = user_text.rfind(marker);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view list = user_text.substr(at + marker.size());
+  if (list.find('\n') != std::string_view::npos) return std::nullopt;  // not the last line
+
+  std::vector<std::string> labels;
+  while (!list.empty()) {
+    const auto comma = list.find(", ");
+    std::string_view label = list.substr(0, comma);
+    if (!label.empty()) labels.emplace_back(label);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 2);
+  }
+  if (labels.empty()) return std::nullopt;
+
+  std::string_view text = user_text.substr(0, at);
+  const auto open = text.find("<<<");
+  const auto close = text.rfind(">>>");
+  std::string_view subject =
+      open != std::string_view::npos && close != std::string_view::npos && close > open
+          ? text.substr(open + 3, close - open - 3)
+          : text;
+  const auto subject_stems = word_stems(subject);
+
+  std::size_t best = 0;
+  std::size_t best_score = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    // The label's own line in the "Labels:" list carries its description.
+    std::string described = labels[i];
+    const std::string line_start = "- " + labels[i];
+    if (auto pos = text.find(line_start); pos != std::string_view::npos && pos < open) {
+      const auto end = text.find('\n', pos);
+      described = std::string(text.substr(pos, end == std::string_view::npos ? end : end - pos));
+    }
+    std::size_t score = 0;
+    const auto label_stems = word_stems(described);
+    for (const auto& s : subject_stems)
+      if (std::find(label_stems.begin(), label_stems.end(), s) != label_stems.end()) ++score;
+    if (score > best_score) {
+      best = i;
+      best_score = score;
+    }
+  }
+  return labels[best];
+}
+
 std::string make_reply(const Directives& d, std::string_view system_prompt,
                        std::string_view model) {
   if (d.reply) return *d.reply;
   if (d.lorem) return lorem(*d.lorem);
   if (d.echo) return d.text;
+  if (auto label = classify_reply(d.text)) return *label;
   return default_reply(system_prompt, d.text, model);
 }
 

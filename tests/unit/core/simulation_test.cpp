@@ -222,3 +222,33 @@ TEST(SimulationHash, Fnv1aKnownValues) {
   EXPECT_EQ(sim::fnv1a("a"), 0xaf63dc4c8601ec8cULL);
   EXPECT_EQ(sim::fnv1a("foobar"), 0x85944171f73967e8ULL);
 }
+
+namespace chorus::sim {
+namespace {
+
+TEST(ClassifyReply, PicksTheLabelWhoseDescriptionMatchesTheText) {
+  const std::string prompt =
+      "Labels:\n- billing: invoices, charges, refunds\n- technical: errors, bugs, outages\n"
+      "- general: anything else\n\nText:\n<<<\nMy invoice is wrong, I was charged twice\n>>>\n\n"
+      "Answer with exactly one of: billing, technical, general";
+  EXPECT_EQ(classify_reply(prompt), "billing");
+  const std::string tech =
+      "Labels:\n- billing: invoices, charges, refunds\n- technical: errors, bugs, outages\n\n"
+      "Text:\n<<<\nThe export fails with errors since the outage\n>>>\n\n"
+      "Answer with exactly one of: billing, technical";
+  EXPECT_EQ(classify_reply(tech), "technical");
+  // Same prompt, same label; no overlap picks the first label.
+  EXPECT_EQ(classify_reply(prompt), classify_reply(prompt));
+  EXPECT_EQ(classify_reply("Text:\n<<<\nzzz\n>>>\nAnswer with exactly one of: a1, b2"), "a1");
+}
+
+TEST(ClassifyReply, OnlyForClassificationPrompts) {
+  EXPECT_EQ(classify_reply("Write a poem about the sea"), std::nullopt);
+  EXPECT_EQ(classify_reply("Answer with exactly one of: a, b\nthen explain"), std::nullopt);
+  Directives d = parse_directives(
+      "Text:\n<<<\nrefund please\n>>>\nAnswer with exactly one of: sales, billing");
+  EXPECT_EQ(make_reply(d, "", "sim-fast"), "sales");  // no description: no overlap, first label
+}
+
+}  // namespace
+}  // namespace chorus::sim
