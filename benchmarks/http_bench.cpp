@@ -150,9 +150,6 @@ void BM_KeptAliveStream(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_KeptAliveRequest);
-BENCHMARK(BM_KeptAliveStream);
-
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serve") == 0) {
@@ -164,6 +161,11 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  // CHORUS_BENCH_CALLS=N fixes the number of requests (for callgrind).
+  const char* fixed = std::getenv("CHORUS_BENCH_CALLS");
+  for (auto* b : {benchmark::RegisterBenchmark("BM_KeptAliveRequest", BM_KeptAliveRequest),
+                  benchmark::RegisterBenchmark("BM_KeptAliveStream", BM_KeptAliveStream)})
+    if (fixed && *fixed) b->Iterations(std::atoll(fixed));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

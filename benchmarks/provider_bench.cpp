@@ -170,13 +170,42 @@ void BM_Call(benchmark::State& state, const char* kind, bool stream, const char*
   benchmark::DoNotOptimize(bytes);
 }
 
-BENCHMARK_CAPTURE(BM_Call, complete_openai, "openai", false, "[[reply:Hello there, friend.]]")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Call, stream20_openai, "openai", true, "[[lorem:20]]")->UseRealTime();
-BENCHMARK_CAPTURE(BM_Call, stream20_anthropic, "anthropic", true, "[[lorem:20]]")->UseRealTime();
+// CHORUS_BENCH_CALLS=N fixes the number of calls (for callgrind: instructions per call are
+// stable on a loaded machine where times are not).
+void register_calls() {
+  struct Case {
+    const char* name;
+    const char* kind;
+    bool stream;
+    const char* prompt;
+  };
+  static const Case cases[] = {
+      {"BM_Call/complete_openai", "openai", false, "[[reply:Hello there, friend.]]"},
+      {"BM_Call/stream20_openai", "openai", true, "[[lorem:20]]"},
+      {"BM_Call/stream20_anthropic", "anthropic", true, "[[lorem:20]]"},
+  };
+  const char* fixed = std::getenv("CHORUS_BENCH_CALLS");
+  for (const Case& c : cases) {
+    auto* b = benchmark::RegisterBenchmark(
+        c.name, [c](benchmark::State& state) { BM_Call(state, c.kind, c.stream, c.prompt); });
+    b->UseRealTime();
+    if (fixed && *fixed) b->Iterations(std::atoll(fixed));
+  }
+}
+
+#else
+
+void register_calls() {}
 
 #endif
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_calls();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -7,6 +7,7 @@
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -22,15 +24,15 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <list>
 #include <random>
 #include <unordered_map>
@@ -95,25 +97,31 @@ struct host_pool {
 class client_impl : public std::enable_shared_from_this<client_impl> {
  public:
   client_impl(asio::any_io_executor executor, ClientOptions opts)
-      : ex(std::move(executor)),
-        options(std::move(opts)),
-        tls_ctx(ssl::context::tls_client),
-        rng(std::random_device{}()) {
-    SSL_CTX_set_min_proto_version(tls_ctx.native_handle(), TLS1_2_VERSION);
+      : ex(std::move(executor)), options(std::move(opts)), rng(std::random_device{}()) {
+    if (options.max_connections_per_host == 0) options.max_connections_per_host = 1;
+  }
+
+  // The TLS context, made on the first https request: loading the system CA store costs
+  // ~200 million instructions, which a client that only speaks plain HTTP (a local model server,
+  // the fake server) should not pay, nor every short-lived client. Empty string: ready.
+  const std::string& prepare_tls() {
+    if (tls_ctx) return tls_setup_error;
+    auto& ctx = tls_ctx.emplace(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
     error_code ec;
-    tls_ctx.set_default_verify_paths(ec);  // a missing system store is not fatal with ca_file
+    ctx.set_default_verify_paths(ec);  // a missing system store is not fatal with ca_file
     if (!options.ca_file.empty()) {
-      tls_ctx.load_verify_file(options.ca_file, ec);
+      ctx.load_verify_file(options.ca_file, ec);
       if (ec)
         tls_setup_error =
             "ca_file: cannot load CA bundle '" + options.ca_file + "': " + ec.message();
     }
-    if (options.max_connections_per_host == 0) options.max_connections_per_host = 1;
+    return tls_setup_error;
   }
 
   asio::any_io_executor ex;
   ClientOptions options;
-  ssl::context tls_ctx;
+  std::optional<ssl::context> tls_ctx;  // see prepare_tls()
   std::string tls_setup_error;
   PoolStats counters;
   std::unordered_map<std::string, host_pool> pools;
@@ -165,6 +173,9 @@ class operation : public std::enable_shared_from_this<operation> {
 
   void start();
 
+  // True while start() runs inside the initiating function: a completion then must be posted.
+  bool initiating_ = false;
+
   // Called by client_impl::release when this queued request gets a connection or a slot.
   void grant(std::unique_ptr<connection> c) {
     in_queue_ = false;
@@ -186,15 +197,18 @@ class operation : public std::enable_shared_from_this<operation> {
   void on_handshake(error_code ec);
   void send();
   void on_written(error_code ec);
-  void on_head(error_code ec);
-  void read_body();
-  void on_body(error_code ec);
+  void parse();
+  void read_more();
+  void on_read(error_code ec, std::size_t n);
+  bool on_head();
+  void deliver();
+  void fail_read(error_code ec);
   void on_done();
   void backoff(milliseconds delay);
 
   // --- deadlines, cancellation, completion ---
   void arm_phase(const char* kind, milliseconds limit);
-  void schedule_deadline();
+  void schedule_deadline(steady::time_point wake_by = steady::time_point::max());
   void on_deadline(error_code ec, std::uint64_t id);
   void on_cancel();
   void interrupt();
@@ -230,7 +244,10 @@ class operation : public std::enable_shared_from_this<operation> {
   asio::steady_timer wait_timer_;  // queued for a connection, or backing off before a retry
 
   std::unique_ptr<connection> conn_;
-  std::optional<bhttp::request<bhttp::string_body>> request_;
+  // The serialised request (head and body), written with one write; kept for retries.
+  std::string wire_;
+  bool head_request_ = false;
+  std::size_t filled_ = 0;  // body bytes waiting in conn_->chunk
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   std::optional<bhttp::response_parser<bhttp::empty_body>> proxy_parser_;
   std::string proxy_request_;
@@ -247,6 +264,17 @@ class operation : public std::enable_shared_from_this<operation> {
   bool delivered_ = false;  // a body byte reached the caller: no more retries
   bool streaming_ = false;  // this response's body goes to on_data
 };
+
+namespace {
+
+bool running_in(const asio::any_io_executor& ex) {
+  if (auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
+  if (auto* s = ex.target<asio::strand<asio::io_context::executor_type>>())
+    return s->running_in_this_thread();
+  return false;
+}
+
+}  // namespace
 
 void client_impl::release(const std::string& key, std::unique_ptr<connection> c, bool reusable) {
   auto& pool = pools[key];
@@ -341,7 +369,7 @@ void operation::start() {
     return complete(errc::invalid_argument,
                     "method: not a valid HTTP method: '" + req_.method + "'");
   bool https = url_.scheme == "https";
-  if (https && !client_->tls_setup_error.empty())
+  if (https && !client_->prepare_tls().empty())
     return complete(errc::invalid_argument, client_->tls_setup_error);
 
   const std::string& proxy = https ? client_->options.proxy : client_->options.http_proxy;
@@ -352,14 +380,14 @@ void operation::start() {
   }
   key_ = url_.scheme + "://" + url_.host + ":" + url_.port;
 
-  auto& msg = request_.emplace();
-  auto verb = bhttp::string_to_verb(req_.method);
-  if (verb == bhttp::verb::unknown)
-    msg.method_string(req_.method);
-  else
-    msg.method(verb);
-  msg.target(url_.target);
-  msg.version(11);
+  // The head is written directly (no Beast message and serializer): one buffer, one write.
+  const bool has_body = !req_.body.empty();
+  std::size_t size = req_.method.size() + url_.target.size() + req_.body.size() + 128;
+  for (const auto& [name, value] : req_.headers)
+    size += name.size() + value.size() + 4;
+  wire_.clear();
+  wire_.reserve(size);
+  wire_.append(req_.method).append(" ").append(url_.target).append(" HTTP/1.1\r\n");
   bool has_host = false, has_agent = false;
   for (const auto& [name, value] : req_.headers) {
     if (!valid_token(name))
@@ -370,18 +398,29 @@ void operation::start() {
     if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) continue;
     has_host |= iequals(name, "host");
     has_agent |= iequals(name, "user-agent");
-    msg.insert(name, value);
+    wire_.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_host) {
     bool v6 = url_.host.find(':') != std::string::npos;
-    std::string host = v6 ? "[" + url_.host + "]" : url_.host;
     bool default_port = url_.port == (https ? "443" : "80");
-    msg.set(bhttp::field::host, default_port ? host : host + ":" + url_.port);
+    wire_.append("Host: ");
+    if (v6) wire_.append("[");
+    wire_.append(url_.host);
+    if (v6) wire_.append("]");
+    if (!default_port) wire_.append(":").append(url_.port);
+    wire_.append("\r\n");
   }
   if (!has_agent && !client_->options.user_agent.empty())
-    msg.set(bhttp::field::user_agent, client_->options.user_agent);
-  msg.body() = std::move(req_.body);
-  msg.prepare_payload();
+    wire_.append("User-Agent: ").append(client_->options.user_agent).append("\r\n");
+  // As Beast's prepare_payload: a length when there is a body or the method expects one.
+  if (has_body || req_.method == "POST" || req_.method == "PUT" || req_.method == "OPTIONS") {
+    char digits[24];
+    auto [end, ignored] = std::to_chars(digits, digits + sizeof digits, req_.body.size());
+    wire_.append("Content-Length: ").append(digits, end).append("\r\n");
+  }
+  wire_.append("\r\n").append(req_.body);
+  head_request_ = req_.method == "HEAD";
+  req_.body = {};
 
   if (timeouts_.total.count() > 0) total_deadline_ = steady::now() + timeouts_.total;
   acquire();
@@ -514,7 +553,7 @@ void operation::on_proxy_response(error_code ec) {
 }
 
 void operation::handshake() {
-  auto& tls = conn_->tls.emplace(std::move(conn_->socket), client_->tls_ctx);
+  auto& tls = conn_->tls.emplace(std::move(conn_->socket), *client_->tls_ctx);
   SSL* native = tls.native_handle();
   bool ip = is_ip_literal(url_.host);
   if (!ip) SSL_set_tlsext_host_name(native, url_.host.c_str());
@@ -548,15 +587,34 @@ void operation::on_handshake(error_code ec) {
 }
 
 void operation::send() {
-  arm_phase("first_byte", timeouts_.first_byte);
+  // Wake no later than the idle limit after sending: the idle deadline armed when the head
+  // arrives is then never earlier than the pending wait, and the timer is set once per request.
+  steady::time_point wake_by = steady::time_point::max();
+  if (timeouts_.idle.count() > 0) wake_by = steady::now() + timeouts_.idle;
+  phase_kind_ = "first_byte";
+  phase_limit_ = timeouts_.first_byte;
+  phase_deadline_ = timeouts_.first_byte.count() > 0 ? steady::now() + timeouts_.first_byte
+                                                     : steady::time_point::max();
+  schedule_deadline(wake_by);
   auto& p = parser_.emplace();
   p.header_limit(64 * 1024);
   streaming_ = false;
-  if (request_->method() == bhttp::verb::head) p.skip(true);
+  filled_ = 0;
+  if (head_request_) p.skip(true);
+  std::size_t written = 0;
+  if (!conn_->tls) {
+    // A request fits the socket's send buffer: write it now rather than through the reactor and
+    // a completion handler (one hop and one scheduler round per request fewer).
+    error_code ec;
+    if (!conn_->socket.non_blocking()) conn_->socket.non_blocking(true, ec);
+    if (!ec) written = conn_->socket.write_some(asio::buffer(wire_), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return on_written(ec);
+    if (written == wire_.size()) return on_written({});
+  }
   conn_->visit([&](auto& s) {
-    bhttp::async_write(s, *request_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->on_written(ec);
-    });
+    asio::async_write(
+        s, asio::buffer(wire_) + written,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
   });
 }
 
@@ -566,16 +624,89 @@ void operation::on_written(error_code ec) {
     if (retry_transport(ec)) return;
     return fail(errc::connection_closed, "sending the request failed: " + ec.message());
   }
+  parse();
+}
+
+// Parses everything conn_->buffer holds (head, then as many body pieces as are there), hands the
+// body over once per socket read, and reads again only when the parser needs more bytes.
+void operation::parse() {
+  auto& p = *parser_;
+  auto& body = p.get().body();
+  while (!p.is_done() && conn_->buffer.size() != 0) {
+    const bool had_head = p.is_header_done();
+    if (had_head) {
+      body.data = conn_->chunk.data() + filled_;
+      body.size = conn_->chunk.size() - filled_;
+      body.more = true;
+    }
+    error_code ec;
+    std::size_t used = p.put(conn_->buffer.data(), ec);
+    conn_->buffer.consume(used);
+    if (had_head) filled_ = conn_->chunk.size() - body.size;
+    if (ec == bhttp::error::need_buffer) {  // the chunk buffer is full
+      if (filled_ == 0) return fail(errc::protocol, "malformed response body: " + ec.message());
+      deliver();
+      if (interrupted()) return;
+      continue;
+    }
+    if (ec == bhttp::error::need_more) break;
+    if (ec) return fail_read(ec);
+    if (!had_head && p.is_header_done() && !on_head()) return;
+    if (used == 0) break;
+  }
+  deliver();
+  if (interrupted()) return;
+  if (p.is_done()) return on_done();
+  read_more();
+}
+
+void operation::read_more() {
+  if (parser_->is_header_done()) arm_phase("idle", timeouts_.idle);
+  // Read up to 16 KiB at a time (Beast's read_size would start at 512 bytes): a whole small
+  // response, or several SSE events, per system call.
+  auto& b = conn_->buffer;
+  std::size_t room = std::min({std::max<std::size_t>(chunk_size, b.capacity() - b.size()),
+                               std::size_t{64 * 1024}, b.max_size() - b.size()});
+  if (room == 0) return fail(errc::protocol, "response head larger than the read buffer");
+  auto buffers = conn_->buffer.prepare(room);
   conn_->visit([&](auto& s) {
-    bhttp::async_read_header(
-        s, conn_->buffer, *parser_,
-        [self = shared_from_this()](error_code ec2, std::size_t) { self->on_head(ec2); });
+    s.async_read_some(buffers, [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
   });
 }
 
-void operation::on_head(error_code ec) {
+void operation::on_read(error_code ec, std::size_t n) {
   if (interrupted()) return;
-  if (ec) {
+  if (!ec) {
+    conn_->buffer.commit(n);
+    return parse();
+  }
+  if (ec == asio::error::eof) {
+    // As Beast's read: the end of the stream may complete a body delimited by closing.
+    if (!parser_->got_some()) return fail_read(bhttp::error::end_of_stream);
+    ec = {};
+    parser_->put_eof(ec);
+    if (ec) return fail_read(ec);
+    return on_done();
+  }
+  fail_read(ec);
+}
+
+void operation::deliver() {
+  if (filled_ == 0) return;
+  std::string_view chunk(conn_->chunk.data(), filled_);
+  filled_ = 0;
+  if (streaming_) {
+    delivered_ = true;
+    if (stream_->on_data) stream_->on_data(chunk);
+  } else {
+    response_.body.append(chunk);
+  }
+}
+
+void operation::fail_read(error_code ec) {
+  if (!parser_->is_header_done()) {
     if (retry_transport(ec)) return;
     if (is_closed_error(ec))
       return fail(errc::connection_closed, "the connection closed before the response head");
@@ -583,9 +714,22 @@ void operation::on_head(error_code ec) {
       return fail(errc::protocol, "response head larger than 64 KiB");
     return fail(errc::protocol, "malformed response head: " + ec.message());
   }
+  if (ec == bhttp::error::body_limit)
+    return fail(errc::protocol,
+                "response body larger than " + std::to_string(whole_body_limit >> 20) + " MiB");
+  if (is_closed_error(ec)) {
+    if (retry_transport(ec)) return;
+    return fail(errc::connection_closed, "the connection closed in the middle of the body");
+  }
+  fail(errc::protocol, "malformed response body: " + ec.message());
+}
+
+// The head arrived: records it and decides where the body goes. False when interrupted.
+bool operation::on_head() {
   auto& head = parser_->get();
   response_.status = static_cast<int>(head.result_int());
   response_.headers.clear();
+  response_.headers.reserve(16);
   for (const auto& field : head)
     response_.headers.emplace_back(to_lower(field.name_string()), std::string(field.value()));
   bool ok = response_.status >= 200 && response_.status <= 299;
@@ -594,56 +738,12 @@ void operation::on_head(error_code ec) {
     parser_->body_limit(boost::none);
     if (stream_->on_headers) {
       stream_->on_headers(response_);
-      if (interrupted()) return;
+      if (interrupted()) return false;
     }
   } else {
     parser_->body_limit(whole_body_limit);
   }
-  arm_phase("idle", timeouts_.idle);
-  read_body();
-}
-
-void operation::read_body() {
-  if (parser_->is_done()) return on_done();
-  auto& body = parser_->get().body();
-  body.data = conn_->chunk.data();
-  body.size = conn_->chunk.size();
-  body.more = true;
-  conn_->visit([&](auto& s) {
-    bhttp::async_read_some(
-        s, conn_->buffer, *parser_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
-  });
-}
-
-void operation::on_body(error_code ec) {
-  if (interrupted()) return;
-  if (ec == bhttp::error::need_buffer) ec = {};
-  std::size_t got = conn_->chunk.size() - parser_->get().body().size;
-  if (got > 0) {
-    std::string_view chunk(conn_->chunk.data(), got);
-    if (streaming_) {
-      delivered_ = true;
-      if (stream_->on_data) {
-        stream_->on_data(chunk);
-        if (interrupted()) return;
-      }
-    } else {
-      response_.body.append(chunk);
-    }
-  }
-  if (ec) {
-    if (ec == bhttp::error::body_limit)
-      return fail(errc::protocol,
-                  "response body larger than " + std::to_string(whole_body_limit >> 20) + " MiB");
-    if (is_closed_error(ec)) {
-      if (retry_transport(ec)) return;
-      return fail(errc::connection_closed, "the connection closed in the middle of the body");
-    }
-    return fail(errc::protocol, "malformed response body: " + ec.message());
-  }
-  arm_phase("idle", timeouts_.idle);
-  read_body();
+  return true;
 }
 
 void operation::on_done() {
@@ -704,9 +804,11 @@ void operation::arm_phase(const char* kind, milliseconds limit) {
   schedule_deadline();
 }
 
-void operation::schedule_deadline() {
+// `wake_by` may wake the timer before the deadline (it then re-waits): see send().
+void operation::schedule_deadline(steady::time_point wake_by) {
   auto due = std::min(phase_deadline_, total_deadline_);
   if (due == steady::time_point::max() || due >= timer_expiry_) return;  // pending wait is earlier
+  due = std::min(due, wake_by);
   timer_expiry_ = due;
   deadline_timer_.expires_at(due);
   deadline_timer_.async_wait(
@@ -821,10 +923,13 @@ void operation::complete(error_code ec, std::string message) {
     }
     response_.error.status = response_.status;
   }
-  asio::dispatch(work_,
-                 [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {
-                   std::move(handler)(ec, std::move(response));
-                 });
+  auto call = [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {
+    std::move(handler)(ec, std::move(response));
+  };
+  if (initiating_)
+    asio::post(client_->ex, asio::bind_executor(work_, std::move(call)));
+  else
+    asio::dispatch(work_, std::move(call));
 }
 
 }  // namespace detail
@@ -854,7 +959,14 @@ void Client::do_request(Request req, std::shared_ptr<StreamHandler> stream,
                         asio::any_completion_handler<void(error_code, Response)> handler) {
   auto op = std::make_shared<detail::operation>(impl_, std::move(req), std::move(stream),
                                                 std::move(handler));
-  // Never complete inside the initiating call: start from the executor.
+  // On the client's own thread the request starts now (its completion is then posted: never
+  // inside the initiating call); from elsewhere it starts on the executor.
+  if (detail::running_in(impl_->ex)) {
+    op->initiating_ = true;
+    op->start();
+    op->initiating_ = false;
+    return;
+  }
   asio::post(impl_->ex, [op] { op->start(); });
 }
 

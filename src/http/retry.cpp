@@ -84,7 +84,8 @@ bool read_time(std::string_view& s, int& h, int& mi, int& sec) noexcept {
 
 // The three HTTP-date forms of RFC 9110 §5.6.7: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"),
 // RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37 1994").
-std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) noexcept {
+// Seconds, not system_clock's nanoseconds: a four-digit year past 2262 does not fit in those.
+std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) noexcept {
   s = trim(s);
   int day = 0, month = 0, year = 0, h = 0, mi = 0, sec = 0;
   auto comma = s.find(',');
@@ -158,7 +159,10 @@ std::optional<milliseconds> parse_retry_after(std::string_view retry_after_ms,
   if (trim(retry_after).empty()) return std::nullopt;
   if (auto ms = parse_number(retry_after, 1000.0)) return ms;
   if (auto date = parse_http_date(retry_after)) {
-    auto delta = std::chrono::ceil<milliseconds>(*date - now);
+    // In milliseconds on both sides (a far-future date overflows nanoseconds); the date is whole
+    // seconds, so subtracting the floored `now` rounds the wait up as ceil would.
+    auto delta = std::chrono::time_point_cast<milliseconds>(*date) -
+                 std::chrono::floor<milliseconds>(now);
     return delta.count() > 0 ? delta : milliseconds(0);
   }
   return std::nullopt;

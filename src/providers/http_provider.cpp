@@ -71,15 +71,6 @@ void add_extra_headers(http::Request& r, const http::Headers& extra) {
   }
 }
 
-// The HTTP client's operation may still touch the cancellation slot we bound (clearing it in its
-// destructor) after it invoked our handler; the signal behind the slot must outlive that. The
-// operation is destroyed when the current handler returns, so releasing our reference from a
-// posted function keeps the signal alive long enough.
-void keep_signal_alive(const asio::any_io_executor& ex,
-                       std::shared_ptr<asio::cancellation_signal> signal) {
-  if (signal) asio::post(ex, [signal = std::move(signal)] {});
-}
-
 class CallOp : public std::enable_shared_from_this<CallOp> {
  public:
   CallOp(std::shared_ptr<HttpProvider> provider, ChatRequest req, DeltaHandler on_delta,
@@ -111,11 +102,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       response_.error = std::move(e);
       return finish_posted();
     }
-    request_ = build_chat_request(ep, req_, static_cast<bool>(on_delta_));
-    add_extra_headers(request_, cfg.headers);
-    http::Timeouts timeouts = provider_->client().options().timeouts;
-    timeouts.total = req_.config.timeout.value_or(cfg.timeout);
-    request_.timeouts = timeouts;
+    endpoint_ = std::move(ep);
 
     auto slot = asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected()) {
@@ -131,8 +118,20 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   void cancel() {
     if (cancelled_) return;
     cancelled_ = true;
-    if (inner_) inner_->emit(asio::cancellation_type::terminal);
+    if (in_flight_) inner_.emit(asio::cancellation_type::terminal);
     timer_.cancel();
+  }
+
+  // Built per attempt and moved into the client: a retry (rare) rebuilds it rather than every
+  // call copying it.
+  http::Request make_request() const {
+    const HttpProviderConfig& cfg = provider_->config();
+    http::Request r = build_chat_request(endpoint_, req_, static_cast<bool>(on_delta_));
+    add_extra_headers(r, cfg.headers);
+    http::Timeouts timeouts = provider_->client().options().timeouts;
+    timeouts.total = req_.config.timeout.value_or(cfg.timeout);
+    r.timeouts = timeouts;
+    return r;
   }
 
   void attempt() {
@@ -148,15 +147,16 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
     response_.request_id.clear();
     response_.error = {};
     auto self = shared_from_this();
-    // A fresh signal per attempt, owned by the completion handler: the HTTP operation may touch
-    // its slot until the handler object itself is destroyed.
-    inner_ = std::make_shared<asio::cancellation_signal>();
-    auto signal = inner_;
-    auto done = asio::bind_cancellation_slot(
-        signal->slot(),
-        [self, signal](error_code ec, http::Response r) { self->on_response(ec, std::move(r)); });
+    // One signal serves every attempt: the HTTP client detaches from the slot before it
+    // completes, and the completion handler keeps this object (and so the signal) alive.
+    in_flight_ = true;
+    auto done =
+        asio::bind_cancellation_slot(inner_.slot(), [self](error_code ec, http::Response r) {
+          self->in_flight_ = false;
+          self->on_response(ec, std::move(r));
+        });
     if (!on_delta_) {
-      provider_->client().async_request(request_, std::move(done));
+      provider_->client().async_request(make_request(), std::move(done));
       return;
     }
     assembler_.emplace(provider_->config().vendor, response_, &delta_forward_);
@@ -167,7 +167,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       self->parser_.feed(
           chunk, [&](const sse::Event& ev) { self->assembler_->on_event(ev.type, ev.data); });
     };
-    provider_->client().async_stream(request_, std::move(sh), std::move(done));
+    provider_->client().async_stream(make_request(), std::move(sh), std::move(done));
   }
 
   void on_head(const http::Response& head) {
@@ -265,7 +265,6 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   // Completes from within an asynchronous callback (never inline from the initiating call).
   void finish() {
     finalise();
-    keep_signal_alive(provider_->get_executor(), std::move(inner_));
     auto ex = asio::get_associated_executor(handler_, provider_->get_executor());
     error_code ec = response_.error.code;
     asio::dispatch(ex, [h = std::move(handler_), ec, r = std::move(response_)]() mutable {
@@ -291,17 +290,18 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   DeltaHandler delta_forward_ = [this](const StreamDelta& d) { on_delta(d); };
   asio::any_completion_handler<Provider::complete_signature> handler_;
   ChatResponse response_;
-  http::Request request_;
+  Endpoint endpoint_;
   std::optional<StreamAssembler> assembler_;
   sse::Parser parser_;
   asio::steady_timer timer_;
-  std::shared_ptr<asio::cancellation_signal> inner_;
+  asio::cancellation_signal inner_;  // feeds the HTTP request's slot
   clock::time_point start_;
   std::optional<std::chrono::microseconds> ttft_;
   std::string header_request_id_;
   int attempts_ = 0;
   bool cancelled_ = false;
   bool text_delivered_ = false;
+  bool in_flight_ = false;  // an HTTP request is bound to inner_'s slot
 };
 
 }  // namespace
@@ -368,7 +368,6 @@ void HttpProvider::do_validate_key(std::string key,
   auto on_done = [self, complete, signal, h = std::move(handler)](error_code ec,
                                                                   http::Response r) mutable {
     if (auto slot = asio::get_associated_cancellation_slot(h); slot.is_connected()) slot.clear();
-    keep_signal_alive(self->get_executor(), signal);
     Error e;
     if (ec) {
       e = transport_error(ec, self->config_.id);

@@ -36,8 +36,16 @@ inline std::optional<std::int64_t> int_at(const boost::json::object& o, std::str
   const boost::json::value* v = o.if_contains(key);
   if (!v) return std::nullopt;
   if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  // Out-of-range numbers read as absent: converting them would be undefined behaviour.
+  if (v->is_uint64()) {
+    if (v->get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(v->get_uint64());
+  }
+  if (v->is_double()) {
+    double d = v->get_double();
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return std::nullopt;
+    return static_cast<std::int64_t>(d);
+  }
   return std::nullopt;
 }
 

@@ -217,6 +217,10 @@ Error classify_error(Vendor vendor, int status, const http::Headers& headers, st
     }
   }
   e.code = kind;
+  // The vendor's code (and Anthropic's request_id) are echoed from the body too: they get the same
+  // redaction as the message.
+  if (!e.vendor_code.empty()) e.vendor_code = redact_secrets(e.vendor_code);
+  if (!e.request_id.empty()) e.request_id = redact_secrets(e.request_id);
   if (e.message.empty()) {
     e.message = "HTTP " + std::to_string(status);
     if (!body.empty()) e.message += ": " + redact_secrets(body.substr(0, 200));

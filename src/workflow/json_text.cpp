@@ -55,7 +55,9 @@ void write_double(std::string& out, double d) {
     return;
   }
   if (std::isinf(d)) {
-    out += d < 0 ? "-Infinity" : "Infinity";
+    // A number too large for a double (1e400) reads as infinity: write it back as JSON that reads
+    // as infinity again. Python's "Infinity" is not JSON and would make the document unreadable.
+    out += d < 0 ? "-1e999" : "1e999";
     return;
   }
   char buf[64];
