@@ -57,7 +57,11 @@ if (has('ninja')) args.push('-G', 'Ninja');
 const prefix = process.env.CHORUS_PREFIX;
 if (prefix) {
   if (!fs.existsSync(prefix)) fail(`CHORUS_PREFIX=${prefix} does not exist`);
-  args.push(`-DCMAKE_PREFIX_PATH=${path.resolve(prefix)}`, '-DCHORUS_NODE_FROM_SOURCE=OFF');
+  // Chorus_DIR too: a build dir configured earlier against another install keeps its cached
+  // Chorus_DIR, which CMAKE_PREFIX_PATH alone would not override.
+  args.push(`-DCMAKE_PREFIX_PATH=${path.resolve(prefix)}`,
+            `-DChorus_DIR=${path.resolve(prefix, 'lib', 'cmake', 'Chorus')}`,
+            '-DCHORUS_NODE_FROM_SOURCE=OFF');
 } else {
   args.push('-DCHORUS_NODE_FROM_SOURCE=ON');
 }
