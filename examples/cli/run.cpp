@@ -13,9 +13,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -42,6 +44,7 @@ options:
   --max-tokens N          the same for tokens (prompt estimate + maxTokens per call)
   --concurrency N         at most N LLM calls in flight
   --no-stream             do not stream tokens (no token events)
+  -f, --follow            print each node's text on stderr as it streams (instead of the tree)
   --run-id ID             the run's id (default: random)
   -q, --quiet             no live tree, no cost table
   -h, --help              this text
@@ -197,12 +200,118 @@ int usage_error(const std::string& msg) {
   return exit_usage;
 }
 
+// --follow: each node's text as it streams, on stderr, for logs and pipes where the live tree
+// cannot redraw. One node holds the floor and streams live; parallel nodes are buffered and
+// printed whole, in the order they started speaking, when the floor frees. Every node that ends
+// gets one summary line.
+class FollowPrinter {
+ public:
+  void on_event(const RunEvent& e) {
+    switch (e.type) {
+      case RunEventType::token: {
+        const std::string id = speaker(e);
+        Pending& p = pending(id);
+        if (floor_ == id) {
+          std::fwrite(e.text.data(), 1, e.text.size(), stderr);
+        } else if (floor_.empty()) {
+          take_floor(p);
+          std::fwrite(e.text.data(), 1, e.text.size(), stderr);
+        } else {
+          p.text.append(e.text);
+        }
+        break;
+      }
+      case RunEventType::node_finished:
+      case RunEventType::node_failed:
+      case RunEventType::node_skipped: {
+        const std::string id = speaker(e);
+        Pending& p = pending(id);
+        p.summary = summary(id, e);
+        if (floor_ == id || (floor_.empty() && p.text.empty())) {
+          if (floor_ == id) std::fputc('\n', stderr);
+          std::fputs(p.summary.c_str(), stderr);
+          erase(id);
+          floor_.clear();
+          hand_over();
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  struct Pending {
+    std::string id, text, summary;  // summary set once the node ended
+  };
+
+  Pending& pending(std::string_view id) {
+    for (auto& p : queue_)
+      if (p.id == id) return p;
+    queue_.push_back(Pending{std::string(id), {}, {}});
+    return queue_.back();
+  }
+  void erase(std::string_view id) {
+    std::erase_if(queue_, [&](const Pending& p) { return p.id == id; });
+  }
+  void take_floor(Pending& p) {
+    floor_ = p.id;
+    std::fprintf(stderr, "[%s] %s", p.id.c_str(), p.text.c_str());
+    p.text.clear();
+  }
+  // Gives the floor to the earliest buffered node; nodes that already ended print whole.
+  void hand_over() {
+    while (!queue_.empty()) {
+      Pending& next = queue_.front();
+      if (next.text.empty() && next.summary.empty()) {
+        queue_.push_back(std::move(next));  // silent so far: let a speaking node go first
+        queue_.pop_front();
+        if (std::all_of(queue_.begin(), queue_.end(),
+                        [](const Pending& p) { return p.text.empty() && p.summary.empty(); }))
+          return;
+        continue;
+      }
+      if (next.text.empty()) {  // ended without a word: just its summary
+        std::fputs(next.summary.c_str(), stderr);
+        queue_.pop_front();
+        continue;
+      }
+      take_floor(next);
+      if (next.summary.empty()) return;  // still running: it streams live from here
+      std::fputc('\n', stderr);
+      std::fputs(next.summary.c_str(), stderr);
+      floor_.clear();
+      queue_.pop_front();
+    }
+  }
+  // A node inside a map body speaks once per item: "node[2]".
+  static std::string speaker(const RunEvent& e) {
+    std::string id(e.node_id);
+    if (e.item) id += "[" + std::to_string(*e.item) + "]";
+    return id;
+  }
+  static std::string summary(const std::string& id, const RunEvent& e) {
+    std::string line = "-- " + id + " " + std::string(e.status);
+    if (e.result && e.result->usage.total_tokens > 0)
+      line += "  " + std::to_string(e.result->usage.total_tokens) + " tokens";
+    if (e.result && e.result->cost && *e.result->cost > 0)
+      line += "  " + format_cost(e.result->cost);
+    if (e.result && e.result->latency.count() > 0) line += "  " + format_ms(e.result->latency);
+    return line + "\n";
+  }
+
+  std::string floor_;
+  std::deque<Pending> queue_;
+};
+
 }  // namespace
 
 int run(Args args) {
   std::string workflow_path;
   std::optional<std::string> input;
-  bool json_out = false, events = false, quiet = false, stream = true;
+  bool json_out = false, events = false, quiet = false, stream = true, follow = false;
   RunOptions opts;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
@@ -236,6 +345,8 @@ int run(Args args) {
       events = true;
     } else if (a == "--no-stream") {
       stream = false;
+    } else if (a == "-f" || a == "--follow") {
+      follow = true;
     } else if (a == "-q" || a == "--quiet") {
       quiet = true;
     } else if (a == "--max-cost") {
@@ -295,12 +406,14 @@ int run(Args args) {
   }
   Executor executor(ctx.get_executor(), registry);
 
-  const bool tty = !json_out && !events && !quiet && isatty(STDERR_FILENO);
+  const bool tty = !json_out && !events && !quiet && !follow && isatty(STDERR_FILENO);
   std::optional<LiveTree> tree;
   if (tty) tree.emplace(*wf);
+  std::optional<FollowPrinter> follower;
+  if (follow && !quiet) follower.emplace();
   opts.stream_tokens = stream;
   opts.stop = StopSignal::create();
-  if (events || tree) {
+  if (events || tree || follower) {
     opts.on_event = [&](const RunEvent& e) {
       if (events) {
         std::string line = boost::json::serialize(e.to_json());
@@ -309,6 +422,7 @@ int run(Args args) {
         std::fflush(stdout);
       }
       if (tree) tree->on_event(e);
+      if (follower) follower->on_event(e);
     };
   }
 

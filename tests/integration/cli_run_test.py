@@ -122,6 +122,28 @@ class CliRun(unittest.TestCase):
         types = [(e["type"], e.get("nodeId")) for e in events]
         self.assertLess(types.index(("node_started", "ask")), types.index(("node_finished", "ask")))
 
+    def test_follow_prints_each_nodes_text_whole_even_when_branches_run_in_parallel(self):
+        doc = {"id": "par", "name": "par", "nodes": [
+            node("in", "input"),
+            node("a", "llm", {"provider": "simulated", "model": "sim-fast",
+                              "prompt": "[[reply:alpha beta gamma]] [[token-delay:5]]"}),
+            node("b", "llm", {"provider": "simulated", "model": "sim-fast",
+                              "prompt": "[[reply:one two three]] [[token-delay:5]]"}),
+            node("m", "merge", {"mode": "all"}),
+            node("out", "output")],
+            "edges": [edge("e1", "in", "a"), edge("e2", "in", "b"), edge("e3", "a", "m"),
+                      edge("e4", "b", "m"), edge("e5", "m", "out")]}
+        p = self.chorus(self.write(doc), "--input", "x", "--follow")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stderr.splitlines()
+        # Tokens of the two parallel branches never interleave: each speaks on one line.
+        self.assertIn("[a] alpha beta gamma", lines)
+        self.assertIn("[b] one two three", lines)
+        self.assertTrue(any(l.startswith("-- a succeeded") for l in lines), p.stderr)
+        self.assertLess(lines.index("[a] alpha beta gamma"),
+                        next(i for i, l in enumerate(lines) if l.startswith("-- a succeeded")))
+        self.assertIn("total", p.stderr)
+
     def test_input_from_stdin_and_simulated_provider_is_deterministic(self):
         wf = self.write(chain(llm("ask", "Summarise: {{input}}", provider="simulated",
                                   model="sim-fast")))
