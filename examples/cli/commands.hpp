@@ -4,6 +4,7 @@
 #include <chorus/error.hpp>
 
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace chorus::cli {
@@ -16,6 +17,11 @@ int keys(Args args);      // chorus keys check                          (chat.cp
 int run(Args args);       // chorus run workflow.json --input "..."     (run.cpp)
 int validate(Args args);  // chorus validate workflow.json              (validate.cpp)
 
-int exit_code(error_code ec);  // the process exit status of an error kind (chat.cpp, docs/cli.md)
+int exit_code(error_code ec);
+
+/// Reads a whole file, or standard input when `path` is "-" (main.cpp). False when unreadable.
+bool read_all(
+    std::string_view path,
+    std::string& out);  // the process exit status of an error kind (chat.cpp, docs/cli.md)
 
 }  // namespace chorus::cli

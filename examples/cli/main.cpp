@@ -4,8 +4,30 @@
 #include <chorus/config.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
 #include <string_view>
 #include <vector>
+
+namespace chorus::cli {
+
+bool read_all(std::string_view path, std::string& out) {
+  if (path == "-") {
+    out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    return true;
+  }
+  std::ifstream in{std::string(path), std::ios::binary};
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = std::move(ss).str();
+  return !in.bad();
+}
+
+}  // namespace chorus::cli
 
 namespace {
 

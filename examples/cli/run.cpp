@@ -59,19 +59,6 @@ exit status: 0 succeeded, 1 failed (a node failed), 2 usage error or unreadable 
 constexpr int exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_invalid = 3, exit_budget = 4,
               exit_cancelled = 130;
 
-bool read_all(std::string_view path, std::string& out) {
-  if (path == "-") {
-    out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return true;
-  }
-  std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = std::move(ss).str();
-  return !in.bad();
-}
-
 std::string format_cost(const std::optional<double>& c) {
   if (!c) return "?";
   char buf[32];

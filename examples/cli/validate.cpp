@@ -44,19 +44,6 @@ warning (new models work; their cost is unknown).
 Use "-" to read a document from standard input.
 )";
 
-bool read_file(std::string_view path, std::string& out) {
-  if (path == "-") {
-    out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return true;
-  }
-  std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = std::move(ss).str();
-  return !in.bad();
-}
-
 }  // namespace
 
 int validate(Args args) {
@@ -131,7 +118,7 @@ int validate(Args args) {
   boost::json::array all;
   for (const std::string_view file : files) {
     std::string text;
-    if (!read_file(file, text)) {
+    if (!read_all(file, text)) {
       std::fprintf(stderr, "chorus validate: cannot read '%.*s'\n", static_cast<int>(file.size()),
                    file.data());
       return 2;
