@@ -25,29 +25,29 @@ using error_code = boost::system::error_code;
 /// CLI (`error: <name>: ...`), sent by the server and mapped to exception classes in the bindings.
 enum class errc {
   // Provider / vendor outcomes.
-  rate_limited = 1,    ///< 429 and friends; retryable, honours retry-after.
-  auth,                ///< Bad, missing or unauthorised API key (401/403, Gemini API_KEY_INVALID).
-  quota_exceeded,      ///< Billing quota or balance exhausted (OpenAI insufficient_quota, 402).
-  overloaded,          ///< Vendor overloaded (503, Anthropic 529, mid-stream overloaded_error).
-  context_length,      ///< Prompt longer than the model's context window.
-  content_filter,      ///< The vendor blocked the prompt or the answer (Gemini SAFETY).
-  bad_request,         ///< Any other 4xx: the request was wrong.
-  server,              ///< 500/502/504: the vendor failed.
-  protocol,            ///< The peer sent something we cannot parse (malformed JSON, bad SSE).
+  rate_limited = 1,  ///< 429 and friends; retryable, honours retry-after.
+  auth,              ///< Bad, missing or unauthorised API key (401/403, Gemini API_KEY_INVALID).
+  quota_exceeded,    ///< Billing quota or balance exhausted (OpenAI insufficient_quota, 402).
+  overloaded,        ///< Vendor overloaded (503, Anthropic 529, mid-stream overloaded_error).
+  context_length,    ///< Prompt longer than the model's context window.
+  content_filter,    ///< The vendor blocked the prompt or the answer (Gemini SAFETY).
+  bad_request,       ///< Any other 4xx: the request was wrong.
+  server,            ///< 500/502/504: the vendor failed.
+  protocol,          ///< The peer sent something we cannot parse (malformed JSON, bad SSE).
   // Transport.
-  timeout,             ///< A connect, first-byte, idle or total deadline passed.
-  cancelled,           ///< The caller cancelled the operation.
-  connect_failed,      ///< DNS, TCP or proxy connection failed.
-  tls_failed,          ///< TLS handshake failed, including certificate verification.
-  connection_closed,   ///< The peer closed the connection before the response was complete.
+  timeout,            ///< A connect, first-byte, idle or total deadline passed.
+  cancelled,          ///< The caller cancelled the operation.
+  connect_failed,     ///< DNS, TCP or proxy connection failed.
+  tls_failed,         ///< TLS handshake failed, including certificate verification.
+  connection_closed,  ///< The peer closed the connection before the response was complete.
   // Engine.
-  invalid_argument,    ///< A caller-supplied value is out of range or malformed.
-  invalid_workflow,    ///< The workflow document does not validate.
-  unknown_provider,    ///< No provider registered under that id.
-  unknown_model,       ///< The provider does not know that model.
-  budget_exceeded,     ///< The run's cost or token budget would be exceeded.
-  node_failed,         ///< A workflow node failed and its on_error policy failed the run.
-  not_found,           ///< A named resource (file, node, template) does not exist.
+  invalid_argument,  ///< A caller-supplied value is out of range or malformed.
+  invalid_workflow,  ///< The workflow document does not validate.
+  unknown_provider,  ///< No provider registered under that id.
+  unknown_model,     ///< The provider does not know that model.
+  budget_exceeded,   ///< The run's cost or token budget would be exceeded.
+  node_failed,       ///< A workflow node failed and its on_error policy failed the run.
+  not_found,         ///< A named resource (file, node, template) does not exist.
 };
 
 /// The category of chorus::errc; its name() is "chorus".
@@ -73,15 +73,15 @@ CHORUS_API std::string_view error_kind(error_code ec) noexcept;
 /// Everything known about one failure. Never holds an API key: bodies and messages pass through
 /// redact_secrets() before they are stored here.
 struct CHORUS_API Error {
-  error_code code;              ///< The classification; empty when there was no error.
-  std::string message;          ///< The vendor's message when there is one, else ours.
-  std::string provider;         ///< Provider id ("openai", ...) or empty outside the provider layer.
-  int status = 0;               ///< HTTP status; 0 when none (transport errors, in-stream errors).
-  std::string request_id;       ///< The vendor's request id (x-request-id, request-id, ...).
-  std::string vendor_code;      ///< The vendor's own error type/code ("insufficient_quota", ...).
+  error_code code;          ///< The classification; empty when there was no error.
+  std::string message;      ///< The vendor's message when there is one, else ours.
+  std::string provider;     ///< Provider id ("openai", ...) or empty outside the provider layer.
+  int status = 0;           ///< HTTP status; 0 when none (transport errors, in-stream errors).
+  std::string request_id;   ///< The vendor's request id (x-request-id, request-id, ...).
+  std::string vendor_code;  ///< The vendor's own error type/code ("insufficient_quota", ...).
   std::optional<std::chrono::milliseconds> retry_after;  ///< Server's hint, when it gave one.
-  std::string body_excerpt;     ///< At most 512 bytes of the response body, secrets redacted.
-  std::string node_id;          ///< The workflow node, when the error belongs to one.
+  std::string body_excerpt;  ///< At most 512 bytes of the response body, secrets redacted.
+  std::string node_id;       ///< The workflow node, when the error belongs to one.
 
   /// True when code is set.
   explicit operator bool() const noexcept { return static_cast<bool>(code); }

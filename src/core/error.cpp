@@ -35,27 +35,48 @@ constexpr std::array<std::pair<errc, std::string_view>, 21> names{{
 
 std::string_view describe_errc(errc e) {
   switch (e) {
-    case errc::rate_limited: return "rate limited by the provider";
-    case errc::auth: return "authentication failed";
-    case errc::quota_exceeded: return "quota or balance exhausted";
-    case errc::overloaded: return "provider overloaded";
-    case errc::context_length: return "prompt exceeds the model's context window";
-    case errc::content_filter: return "blocked by the provider's content filter";
-    case errc::bad_request: return "bad request";
-    case errc::server: return "provider server error";
-    case errc::protocol: return "malformed response from the peer";
-    case errc::timeout: return "timed out";
-    case errc::cancelled: return "cancelled";
-    case errc::connect_failed: return "connection failed";
-    case errc::tls_failed: return "TLS handshake or certificate verification failed";
-    case errc::connection_closed: return "connection closed before the response was complete";
-    case errc::invalid_argument: return "invalid argument";
-    case errc::invalid_workflow: return "invalid workflow";
-    case errc::unknown_provider: return "unknown provider";
-    case errc::unknown_model: return "unknown model";
-    case errc::budget_exceeded: return "budget exceeded";
-    case errc::node_failed: return "node failed";
-    case errc::not_found: return "not found";
+    case errc::rate_limited:
+      return "rate limited by the provider";
+    case errc::auth:
+      return "authentication failed";
+    case errc::quota_exceeded:
+      return "quota or balance exhausted";
+    case errc::overloaded:
+      return "provider overloaded";
+    case errc::context_length:
+      return "prompt exceeds the model's context window";
+    case errc::content_filter:
+      return "blocked by the provider's content filter";
+    case errc::bad_request:
+      return "bad request";
+    case errc::server:
+      return "provider server error";
+    case errc::protocol:
+      return "malformed response from the peer";
+    case errc::timeout:
+      return "timed out";
+    case errc::cancelled:
+      return "cancelled";
+    case errc::connect_failed:
+      return "connection failed";
+    case errc::tls_failed:
+      return "TLS handshake or certificate verification failed";
+    case errc::connection_closed:
+      return "connection closed before the response was complete";
+    case errc::invalid_argument:
+      return "invalid argument";
+    case errc::invalid_workflow:
+      return "invalid workflow";
+    case errc::unknown_provider:
+      return "unknown provider";
+    case errc::unknown_model:
+      return "unknown model";
+    case errc::budget_exceeded:
+      return "budget exceeded";
+    case errc::node_failed:
+      return "node failed";
+    case errc::not_found:
+      return "not found";
   }
   return "unknown error";
 }
@@ -77,7 +98,9 @@ const boost::system::error_category& error_category() noexcept {
   return instance;
 }
 
-error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
+error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
 
 std::string_view to_string(errc e) noexcept {
   for (const auto& [value, name] : names)
@@ -99,8 +122,10 @@ bool is_retryable(error_code ec) noexcept {
     case errc::server:
     case errc::timeout:
     case errc::connect_failed:
-    case errc::connection_closed: return true;
-    default: return false;
+    case errc::connection_closed:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -150,14 +175,15 @@ std::string redact_secrets(std::string_view text, std::initializer_list<std::str
       out.replace(pos, secret.size(), "[redacted]");
   }
   // Well-known key shapes: a prefix followed by a run of key characters.
-  static constexpr std::string_view prefixes[] = {"Bearer ", "bearer ", "sk-", "AIza",
-                                                  "x-api-key: ", "x-goog-api-key: "};
+  static constexpr std::string_view prefixes[] = {"Bearer ", "bearer ",     "sk-",
+                                                  "AIza",    "x-api-key: ", "x-goog-api-key: "};
   for (std::string_view prefix : prefixes) {
     std::size_t pos = 0;
     while ((pos = out.find(prefix, pos)) != std::string::npos) {
       std::size_t start = pos + prefix.size();
       std::size_t end = start;
-      while (end < out.size() && is_secret_char(out[end])) ++end;
+      while (end < out.size() && is_secret_char(out[end]))
+        ++end;
       if (end - start >= 6) {
         out.replace(start, end - start, "[redacted]");
         pos = start + 10;

@@ -161,8 +161,8 @@ std::optional<milliseconds> parse_retry_after(std::string_view retry_after_ms,
   if (auto date = parse_http_date(retry_after)) {
     // In milliseconds on both sides (a far-future date overflows nanoseconds); the date is whole
     // seconds, so subtracting the floored `now` rounds the wait up as ceil would.
-    auto delta = std::chrono::time_point_cast<milliseconds>(*date) -
-                 std::chrono::floor<milliseconds>(now);
+    auto delta =
+        std::chrono::time_point_cast<milliseconds>(*date) - std::chrono::floor<milliseconds>(now);
     return delta.count() > 0 ? delta : milliseconds(0);
   }
   return std::nullopt;

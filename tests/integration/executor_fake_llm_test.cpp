@@ -29,10 +29,10 @@ class ExecutorFakeLlm : public ::testing::Test {
       o.retry = RetryPolicy::none();  // node-level retries and fallbacks are under test
       return o;
     };
-    registry = ProviderRegistry::with_builtins(
-        ctx.get_executor(), {{"openai", opts(openai_key, "/v1")},
-                             {"anthropic", opts("sk-ant-test-000000", "")},
-                             {"gemini", opts("AIzaTest000000000000", "")}});
+    registry = ProviderRegistry::with_builtins(ctx.get_executor(),
+                                               {{"openai", opts(openai_key, "/v1")},
+                                                {"anthropic", opts("sk-ant-test-000000", "")},
+                                                {"gemini", opts("AIzaTest000000000000", "")}});
   }
 
   Workflow parse(std::string_view text) {

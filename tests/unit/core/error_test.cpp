@@ -1,7 +1,7 @@
 #include <chorus/error.hpp>
 
-#include <boost/asio/error.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/error.hpp>
 
 namespace chorus {
 namespace {
@@ -56,10 +56,12 @@ TEST(Error, ExceptionKeepsDetails) {
 }
 
 TEST(Redact, KnownShapesAndValues) {
-  EXPECT_EQ(redact_secrets("Authorization: Bearer abcdef123456"), "Authorization: Bearer [redacted]");
+  EXPECT_EQ(redact_secrets("Authorization: Bearer abcdef123456"),
+            "Authorization: Bearer [redacted]");
   EXPECT_EQ(redact_secrets("key sk-proj-abcdefghijkl used"), "key sk-[redacted] used");
   EXPECT_EQ(redact_secrets("AIzaSyA1234567890abcdef"), "AIza[redacted]");
-  EXPECT_EQ(redact_secrets("my key is hunter2-secret!", {"hunter2-secret"}), "my key is [redacted]!");
+  EXPECT_EQ(redact_secrets("my key is hunter2-secret!", {"hunter2-secret"}),
+            "my key is [redacted]!");
   EXPECT_EQ(redact_secrets("short sk-ab"), "short sk-ab");
 }
 
