@@ -190,8 +190,9 @@ struct RunState : std::enable_shared_from_this<RunState> {
   std::uint64_t seq = 0;
   std::uint64_t tick = 0;
   std::unique_ptr<Scope> top;
-  std::vector<NodeResult> results;
-  std::vector<bool> touched;  // node got at least one terminal outcome
+  // Per node, created at its first terminal outcome (null: not touched yet). A NodeResult is
+  // large and most nodes of a waiting run have none yet (docs/benchmarks.md, memory per run).
+  std::vector<std::unique_ptr<NodeResult>> results;
 
   std::vector<std::pair<Scope*, std::size_t>> ready;
   std::vector<Scope*> dirty;
@@ -505,20 +506,48 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   int attempt_in_target = 0;  // attempts made on the current target
   int retries = 0;
   bool stream = false;
-  ChatRequest base;
+  // The request; released once the last possible attempt took it (a waiting call holds none).
+  std::unique_ptr<ChatRequest> base = std::make_unique<ChatRequest>();
   std::int64_t max_tokens = 0;
   std::int64_t prompt_estimate = 0;
   // By reference: a ChatResponse is large; moving it through every layer showed in profiles.
   std::function<void(LlmCall&, error_code, ChatResponse&)> on_done;
 
-  // Accounting over all attempts.
-  Outcome acc;
+  // Accounting over all attempts. Not an Outcome: a waiting call keeps no Error and no output.
+  struct Account {
+    Usage usage;
+    std::optional<double> cost = 0.0;
+    std::chrono::microseconds latency{0};
+    int attempts = 0;
+    std::string provider, model;
+    std::unique_ptr<Error> error;  // set on failure only
+    Error& set_error(Error e) {
+      if (error)
+        *error = std::move(e);
+      else
+        error = std::make_unique<Error>(std::move(e));
+      return *error;
+    }
+  } acc;
+
+  // The node's outcome so far (status and output are the caller's).
+  Outcome take_outcome() {
+    Outcome o;
+    o.usage = acc.usage;
+    o.cost = acc.cost;
+    o.latency = acc.latency;
+    o.attempts = acc.attempts;
+    o.provider = std::move(acc.provider);
+    o.model = std::move(acc.model);
+    if (acc.error) o.error = std::move(*acc.error);
+    return o;
+  }
   clock::time_point started;
 
   // In-flight state.
   enum class Phase { idle, queued, calling, backoff, done } phase = Phase::idle;
   asio::cancellation_signal cancel;
-  std::optional<asio::steady_timer> timer;
+  std::unique_ptr<asio::steady_timer> timer;  // backoff only
   std::optional<CallGate::Ticket> run_ticket, exec_ticket;
   bool holds_run_gate = false, holds_exec_gate = false;
   bool granted = false, exec_granted = false;
@@ -653,11 +682,12 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
                                current().model + " for node '" + run->node(node).id + "': " + over);
       e.node_id = run->node(node).id;
       run->stop(RunStatus::budget_exceeded, e);
-      acc.error = e;
+      acc.set_error(e);
       phase = Phase::done;
       auto self = shared_from_this();
       ChatResponse r;
       r.error = e;
+      forget();
       return on_done(*this, errc::budget_exceeded, r);
     }
     reserved_tokens = worst_tokens;
@@ -667,7 +697,8 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
 
     // The last possible attempt takes the request; others copy it for the next one.
     const bool last = retries == 0 && target + 1 == targets.size();
-    ChatRequest req = last ? std::move(base) : base;
+    ChatRequest req = last ? std::move(*base) : *base;
+    if (last) base.reset();
     req.config.model = current().model;
     if (auto k = run->opts.api_keys.find(current().provider); k != run->opts.api_keys.end())
       req.api_key = k->second;
@@ -749,7 +780,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
     }
     if (!retry) {
       if (target + 1 >= targets.size()) {
-        acc.error = r.error;
+        acc.set_error(r.error);
         return complete(ec, r);
       }
       ++target;
@@ -771,7 +802,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
     }
     if (delay.count() == 0) return attempt();
     phase = Phase::backoff;
-    if (!timer) timer.emplace(run->exec->ex);
+    if (!timer) timer = std::make_unique<asio::steady_timer>(run->exec->ex);
     timer->expires_after(delay);
     timer->async_wait([self = shared_from_this()](error_code e) {
       if (e || self->run->stopping) return self->complete(errc::cancelled);
@@ -805,12 +836,22 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   void complete(error_code ec, ChatResponse& r) {
     if (phase == Phase::done) return;
     phase = Phase::done;
-    if (ec == errc::cancelled && !acc.error.code) {
-      acc.error = run->stop_error.code ? run->stop_error : make_error(errc::cancelled, "cancelled");
-      acc.error.node_id = run->node(node).id;
+    if (ec == errc::cancelled && !(acc.error && acc.error->code)) {
+      acc.set_error(run->stop_error.code ? run->stop_error
+                                         : make_error(errc::cancelled, "cancelled"))
+          .node_id = run->node(node).id;
     }
     acc.latency = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
+    forget();
     on_done(*this, ec, r);
+  }
+
+  // Drops the run's weak reference: a weak_ptr would keep this whole allocation (make_shared)
+  // until the run ends, so a long run would hold every finished call.
+  void forget() {
+    std::erase_if(run->calls, [this](const std::weak_ptr<LlmCall>& w) {
+      return w.expired() || w.lock().get() == this;
+    });
   }
 };
 
@@ -923,7 +964,7 @@ void RunState::start_llm(Scope& s, std::size_t i, std::string joined) {
     call->targets.push_back({f.provider, f.model});
   call->retries = d.retries.value_or(0);
   call->stream = opts.stream_tokens && want_events();
-  ModelConfig& cfg = call->base.config;
+  ModelConfig& cfg = call->base->config;
   cfg.temperature = d.temperature;
   cfg.max_tokens = d.max_tokens;
   cfg.stop = d.stop;
@@ -943,12 +984,12 @@ void RunState::start_llm(Scope& s, std::size_t i, std::string joined) {
   }
   call->prompt_estimate = sim::estimate_tokens(cfg.system_prompt) + sim::estimate_tokens(prompt);
   call->max_tokens = d.max_tokens.value_or(opts.default_max_tokens);
-  call->base.messages.push_back(Message{Role::user, std::move(prompt)});
+  call->base->messages.push_back(Message{Role::user, std::move(prompt)});
   call->on_done = [](LlmCall& c, error_code ec, ChatResponse& r) {
     RunState& run = *c.run;
     Scope& sc = *c.scope;
     const auto& data = std::get<LlmData>(run.node(c.node).data);
-    Outcome o = std::move(c.acc);
+    Outcome o = c.take_outcome();
     --sc.busy;
     if (!ec) {
       o.status = NodeStatus::succeeded;
@@ -992,18 +1033,18 @@ void RunState::start_router_classify(Scope& s, std::size_t i, std::string joined
   call->node = i;
   call->targets.push_back({d.provider, d.model});
   ClassifyPrompt p = build_classify_prompt(d, joined);
-  call->base.config.system_prompt = std::move(p.system);
-  call->base.config.temperature = d.temperature.value_or(0.0);
+  call->base->config.system_prompt = std::move(p.system);
+  call->base->config.temperature = d.temperature.value_or(0.0);
   call->max_tokens = 64;
-  call->base.config.max_tokens = 64;
+  call->base->config.max_tokens = 64;
   call->prompt_estimate =
-      sim::estimate_tokens(call->base.config.system_prompt) + sim::estimate_tokens(p.user);
-  call->base.messages.push_back(Message{Role::user, std::move(p.user)});
+      sim::estimate_tokens(call->base->config.system_prompt) + sim::estimate_tokens(p.user);
+  call->base->messages.push_back(Message{Role::user, std::move(p.user)});
   auto text = std::make_shared<std::string>(std::move(joined));
   call->on_done = [text](LlmCall& c, error_code ec, ChatResponse& r) {
     RunState& run = *c.run;
     Scope& sc = *c.scope;
-    Outcome o = std::move(c.acc);
+    Outcome o = c.take_outcome();
     --sc.busy;
     const auto& data = std::get<RouterData>(run.node(c.node).data);
     if (!ec) {
@@ -1116,9 +1157,9 @@ void RunState::launch_items(Scope& s, std::size_t i) {
 
 void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::string* output) {
   if (!output) output = &o.output;
-  NodeResult& r = results[i];
-  const bool first = !touched[i];
-  touched[i] = true;
+  const bool first = !results[i];
+  if (first) results[i] = std::make_unique<NodeResult>();
+  NodeResult& r = *results[i];
   if (first || o.status == NodeStatus::failed || r.status != NodeStatus::failed)
     r.status = o.status;
   if (o.has_output || o.status != NodeStatus::skipped) r.output = *output;
@@ -1246,8 +1287,10 @@ void RunState::finish_run() {
   result.run_id = opts.run_id;
   const auto& nodes = wf->nodes();
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    NodeResult& r = results[i];
-    if (!touched[i]) {
+    const bool touched = results[i] != nullptr;
+    if (!touched) results[i] = std::make_unique<NodeResult>();
+    NodeResult& r = *results[i];
+    if (!touched) {
       // A map body whose map never ran.
       r.status = stopping ? NodeStatus::cancelled : NodeStatus::skipped;
       if (stopping) {
@@ -1265,14 +1308,14 @@ void RunState::finish_run() {
   bool any_output = false;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].kind != NodeKind::output || g->map_of[i] != npos) continue;
-    if (results[i].status != NodeStatus::succeeded) continue;
+    if (results[i]->status != NodeStatus::succeeded) continue;
     if (any_output) output += "\n\n";
-    output += results[i].output;
+    output += results[i]->output;
     any_output = true;
   }
   result.output = std::move(output);
   for (std::size_t i = 0; i < nodes.size(); ++i)
-    result.nodes.insert_or_assign(nodes[i].id, std::move(results[i]));
+    result.nodes.insert_or_assign(nodes[i].id, std::move(*results[i]));
   result.status = stopping ? stop_status : RunStatus::succeeded;
   result.error = stopping ? stop_error : Error{};
   result.wall_time = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start);
@@ -1404,7 +1447,6 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
     }
     run->g = &wf->graph();
     run->results.resize(wf->nodes().size());
-    run->touched.assign(wf->nodes().size(), false);
     run->edge_source.resize(wf->edges().size());
     for (std::size_t e = 0; e < wf->edges().size(); ++e)
       run->edge_source[e] = wf->node_index(wf->edges()[e].source);
