@@ -499,18 +499,21 @@ App::App(boost::asio::io_context& c, Config config) : ioc(c), cfg(std::move(conf
                          {"version", chorus::version},
                          {"storage", {{"backend", db->backend()}, {"ok", db_ok}}},
                          {"uptimeSeconds", up},
-                         {"providers", [this] {
+                         {"providers",
+                          [this] {
                             json::array a;
                             for (const auto& id : providers->ids())
                               a.push_back(json::value(id));
                             return a;
-                          }()}});
+                          }()},
+                         {"features", {{"models", true}, {"billing", false}}}});
   });
   register_auth_routes(*this);
   register_workflow_routes(*this);
   register_execution_routes(*this);
   register_template_routes(*this);
   register_user_routes(*this);
+  register_model_routes(*this);
   seed_templates();
   if (cfg.demo) seed_demo();
   log.log(Logger::info, "storage ready", {{"backend", db->backend()}});

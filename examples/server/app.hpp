@@ -253,6 +253,7 @@ void register_workflow_routes(App&);
 void register_execution_routes(App&);
 void register_template_routes(App&);
 void register_user_routes(App&);
+void register_model_routes(App&);
 
 /// ISO-8601 UTC ("2026-01-31T12:00:00.000Z") of a ms timestamp; the day ("2026-01-31").
 std::string iso_time(std::int64_t ms);

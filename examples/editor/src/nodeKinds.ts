@@ -196,7 +196,7 @@ export interface ModelInfo {
 }
 
 /** The repository's price table (data/pricing.json, USD per 1M tokens), bundled at build time:
- * the model picker's list until the server offers one. */
+ * the model picker's fallback when GET /api/models fails. */
 export const FALLBACK_MODELS: ModelInfo[] = Object.entries(pricing.models as Record<string, { vendor: string; input?: number; output?: number; context_window?: number }>).map(
   ([id, m]) => ({ provider: m.vendor, id, inputPrice: m.input, outputPrice: m.output, contextWindow: m.context_window }),
 );

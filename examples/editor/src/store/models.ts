@@ -19,19 +19,16 @@ export const useModels = create<ModelsStore>()((set, get) => ({
   async load() {
     if (get().loaded) return;
     set({ loaded: true });
-    // The server has no model list endpoint (yet): the bundled price table gives the models,
-    // /api/health the provider ids this server knows. When /api/health advertises
-    // `features.models`, the server's list (with its prices) replaces the bundled one.
-    try {
-      const h = await health();
-      if (Array.isArray(h.providers) && h.providers.length) set({ providers: [...new Set(['simulated', ...h.providers])] });
-      if (h.features?.models) {
-        const list = (await modelsApi.list()).filter((m) => m.provider && m.id);
-        if (list.length) set({ models: list, source: 'server' });
-      }
-    } catch {
-      /* keep the defaults; the picker still accepts any model id */
-    }
+    // GET /api/models gives the server's list (the library's provider registry, with prices);
+    // /api/health the provider ids this server knows. The bundled price table stays only as
+    // the fallback when /api/models fails (older server, network error) or lists nothing.
+    const [h, list] = await Promise.all([
+      health().catch(() => null),
+      modelsApi.list().catch(() => null),
+    ]);
+    if (h && Array.isArray(h.providers) && h.providers.length) set({ providers: [...new Set(['simulated', ...h.providers])] });
+    const usable = (list ?? []).filter((m) => m.provider && m.id);
+    if (usable.length) set({ models: usable, source: 'server' });
   },
 }));
 
