@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
@@ -111,6 +112,9 @@ CHORUS_API Error make_error(error_code code, std::string message);
 /// "Bearer …", "sk-…", "sk-ant-…", "AIza…", "x-api-key: …", and each value of `known_secrets`.
 CHORUS_API std::string redact_secrets(std::string_view text,
                                       std::initializer_list<std::string_view> known_secrets = {});
+/// The same with the secrets a request carries (http::Request::secrets).
+CHORUS_API std::string redact_secrets(std::string_view text,
+                                      const std::vector<std::string>& known_secrets);
 
 }  // namespace chorus
 

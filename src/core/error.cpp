@@ -167,7 +167,10 @@ Error make_error(error_code code, std::string message) {
   return e;
 }
 
-std::string redact_secrets(std::string_view text, std::initializer_list<std::string_view> known) {
+namespace {
+
+template <class Secrets>
+std::string redact(std::string_view text, const Secrets& known) {
   std::string out(text);
   for (std::string_view secret : known) {
     if (secret.size() < 4) continue;  // too short to be a key; replacing would mangle text
@@ -193,6 +196,16 @@ std::string redact_secrets(std::string_view text, std::initializer_list<std::str
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string redact_secrets(std::string_view text, std::initializer_list<std::string_view> known) {
+  return redact(text, known);
+}
+
+std::string redact_secrets(std::string_view text, const std::vector<std::string>& known) {
+  return redact(text, known);
 }
 
 }  // namespace chorus

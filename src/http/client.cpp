@@ -914,13 +914,7 @@ void operation::complete(error_code ec, std::string message) {
   slot_ = {};
   if (ec) {
     if (!url_.host.empty()) message += " (" + where() + ")";
-    response_.error = make_error(ec, redact_secrets(message));
-    for (const auto& s : req_.secrets) {
-      if (s.size() < 4) continue;
-      for (auto pos = response_.error.message.find(s); pos != std::string::npos;
-           pos = response_.error.message.find(s, pos))
-        response_.error.message.replace(pos, s.size(), "[redacted]");
-    }
+    response_.error = make_error(ec, redact_secrets(message, req_.secrets));
     response_.error.status = response_.status;
   }
   auto call = [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {

@@ -63,6 +63,8 @@ TEST(Redact, KnownShapesAndValues) {
   EXPECT_EQ(redact_secrets("my key is hunter2-secret!", {"hunter2-secret"}),
             "my key is [redacted]!");
   EXPECT_EQ(redact_secrets("short sk-ab"), "short sk-ab");
+  const std::vector<std::string> keys{"hunter2-secret", "abc"};
+  EXPECT_EQ(redact_secrets("hunter2-secret and abc", keys), "[redacted] and abc");
 }
 
 }  // namespace
