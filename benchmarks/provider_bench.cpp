@@ -1,6 +1,9 @@
 // Provider layer costs:
 //  * BM_StreamParse/<vendor>: SSE framing + JSON + assembly per stream event (target <= 1 us),
 //    with heap allocations per event counted (target: ~0 beyond appending the text);
+//    BM_StreamParse/<vendor>_dom: the same through the Boost.JSON DOM reference path (the one
+//    the field-selective reader hands unusual events to), for comparison;
+//  * BM_ParseResponse/<vendor>[_dom]: a whole non-streamed body, fast and DOM paths;
 //  * BM_Complete / BM_Stream20: client CPU per non-streamed call and per 20-token streamed call
 //    end to end against the fake LLM server on loopback (targets <= 20 us and <= 40 us). The server
 //    runs on its own thread; "CPU" is the benchmark thread's CPU time, i.e. the client's.
@@ -37,6 +40,7 @@ void operator delete(void* p, std::size_t) noexcept {
 
 namespace {
 
+using chorus::providers::JsonPath;
 using chorus::providers::Vendor;
 
 constexpr int kTokens = 200;
@@ -91,7 +95,8 @@ std::string gemini_stream() {
   return s;
 }
 
-void BM_StreamParse(benchmark::State& state, Vendor vendor, std::string body) {
+void BM_StreamParse(benchmark::State& state, Vendor vendor, std::string body,
+                    JsonPath path = JsonPath::fast) {
   // Network-sized chunks, as the HTTP client hands them over.
   constexpr std::size_t chunk = 1400;
   std::uint64_t events = 0;
@@ -103,7 +108,7 @@ void BM_StreamParse(benchmark::State& state, Vendor vendor, std::string body) {
     chorus::DeltaHandler on_delta = [](const chorus::StreamDelta& d) {
       benchmark::DoNotOptimize(d.text.data());
     };
-    chorus::providers::StreamAssembler assembler(vendor, r, &on_delta);
+    chorus::providers::StreamAssembler assembler(vendor, r, &on_delta, path);
     chorus::sse::Parser parser;
     std::uint64_t n = 0;
     const auto before = g_allocations.load(std::memory_order_relaxed);
@@ -129,6 +134,58 @@ void BM_StreamParse(benchmark::State& state, Vendor vendor, std::string body) {
 BENCHMARK_CAPTURE(BM_StreamParse, openai, Vendor::openai, openai_stream());
 BENCHMARK_CAPTURE(BM_StreamParse, anthropic, Vendor::anthropic, anthropic_stream());
 BENCHMARK_CAPTURE(BM_StreamParse, gemini, Vendor::gemini, gemini_stream());
+BENCHMARK_CAPTURE(BM_StreamParse, openai_dom, Vendor::openai, openai_stream(), JsonPath::dom);
+BENCHMARK_CAPTURE(BM_StreamParse, anthropic_dom, Vendor::anthropic, anthropic_stream(),
+                  JsonPath::dom);
+BENCHMARK_CAPTURE(BM_StreamParse, gemini_dom, Vendor::gemini, gemini_stream(), JsonPath::dom);
+
+// Whole bodies as the vendors send them (shape of their documented examples).
+std::string openai_body() {
+  return R"({"id":"chatcmpl-AbC123","object":"chat.completion","created":1731000000,)"
+         R"("model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant",)"
+         R"("content":"Hello! How can I assist you today? Here is a slightly longer answer with a )"
+         R"(few \"quoted\" words and a second line.\nThat is all.","refusal":null,"annotations":[]},)"
+         R"("logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,)"
+         R"("completion_tokens":31,"total_tokens":50,"prompt_tokens_details":{"cached_tokens":0,)"
+         R"("audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,)"
+         R"("accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},)"
+         R"("service_tier":"default","system_fingerprint":"fp_0ba0d124f1"})";
+}
+
+std::string anthropic_body() {
+  return R"({"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant",)"
+         R"("model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"Hello! How can I )"
+         R"(assist you today? Here is a slightly longer answer with a few \"quoted\" words.\nThat )"
+         R"(is all."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":19,)"
+         R"("cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":31}})";
+}
+
+std::string gemini_body() {
+  return R"({"candidates": [{"content": {"parts": [{"text": "Hello! How can I assist you today? )"
+         R"(Here is a slightly longer answer with a few \"quoted\" words.\nThat is all."}],)"
+         R"("role": "model"},"finishReason": "STOP","avgLogprobs": -0.1234}],"usageMetadata": )"
+         R"({"promptTokenCount": 19,"candidatesTokenCount": 31,"totalTokenCount": 50,)"
+         R"("promptTokensDetails": [{"modality": "TEXT","tokenCount": 19}]},)"
+         R"("modelVersion": "gemini-2.0-flash","responseId": "abc123"})";
+}
+
+void BM_ParseResponse(benchmark::State& state, Vendor vendor, std::string body, JsonPath path) {
+  for (auto _ : state) {
+    chorus::ChatResponse r;
+    chorus::providers::parse_chat_response(vendor, body, r, path);
+    if (r.error) state.SkipWithError(r.error.describe().c_str());
+    benchmark::DoNotOptimize(r.content.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(body.size() * state.iterations()));
+}
+
+BENCHMARK_CAPTURE(BM_ParseResponse, openai, Vendor::openai, openai_body(), JsonPath::fast);
+BENCHMARK_CAPTURE(BM_ParseResponse, openai_dom, Vendor::openai, openai_body(), JsonPath::dom);
+BENCHMARK_CAPTURE(BM_ParseResponse, anthropic, Vendor::anthropic, anthropic_body(), JsonPath::fast);
+BENCHMARK_CAPTURE(BM_ParseResponse, anthropic_dom, Vendor::anthropic, anthropic_body(),
+                  JsonPath::dom);
+BENCHMARK_CAPTURE(BM_ParseResponse, gemini, Vendor::gemini, gemini_body(), JsonPath::fast);
+BENCHMARK_CAPTURE(BM_ParseResponse, gemini_dom, Vendor::gemini, gemini_body(), JsonPath::dom);
 
 #if defined(CHORUS_HAVE_FAKE_LLM)
 

@@ -1,5 +1,6 @@
 // Anthropic messages API.
 #include "json_util.hpp"
+#include "json_write.hpp"
 #include "wire.hpp"
 
 #include <boost/json/parse.hpp>
@@ -12,22 +13,35 @@ namespace {
 constexpr std::string_view anthropic_version = "2023-06-01";
 
 void read_anthropic_usage(const json::object& u, Usage& usage, bool final_output) {
-  if (auto in = int_at(u, "input_tokens")) {
-    const std::int64_t created = int_at(u, "cache_creation_input_tokens").value_or(0);
-    const std::int64_t read = int_at(u, "cache_read_input_tokens").value_or(0);
-    usage.prompt_tokens = *in + created + read;
+  apply_anthropic_usage(read_anthropic_usage_fields(u), usage, final_output);
+}
+}  // namespace
+
+AnthropicUsageFields read_anthropic_usage_fields(const json::object& u) {
+  AnthropicUsageFields f;
+  f.input = int_at(u, "input_tokens");
+  f.cache_creation = int_at(u, "cache_creation_input_tokens");
+  f.cache_read = int_at(u, "cache_read_input_tokens");
+  f.output = int_at(u, "output_tokens");
+  return f;
+}
+
+void apply_anthropic_usage(const AnthropicUsageFields& f, Usage& usage, bool final_output) {
+  if (f.input) {
+    const std::int64_t read = f.cache_read.value_or(0);
+    usage.prompt_tokens = *f.input + f.cache_creation.value_or(0) + read;
     usage.cached_prompt_tokens = read;
   }
-  if (auto outp = int_at(u, "output_tokens")) usage.completion_tokens = *outp;  // cumulative
+  if (f.output) usage.completion_tokens = *f.output;  // cumulative
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   if (final_output) usage.reported = true;
 }
-}  // namespace
 
 http::Request build_anthropic_request(const Endpoint& ep, const ChatRequest& req, bool stream) {
   http::Request r;
   r.method = "POST";
   r.url = join_url(ep.base_url, "/v1/messages");
+  r.headers.reserve(4);
   if (!ep.api_key.empty()) {
     r.headers.emplace_back("x-api-key", ep.api_key);
     r.secrets.push_back(ep.api_key);
@@ -36,34 +50,77 @@ http::Request build_anthropic_request(const Endpoint& ep, const ChatRequest& req
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
 
+  // Written directly (see build_openai_request); vendor extras win over our fields.
   const ModelConfig& c = req.config;
-  json::object body;
-  body["model"] = c.model;
-  body["max_tokens"] = c.max_tokens.value_or(anthropic_default_max_tokens);
+  const json::object& extra = c.extra;
+  auto ours = [&](std::string_view key) { return extra.empty() || !extra.contains(key); };
+  std::string& b = r.body;
+  b.reserve(request_body_estimate(req));
+  bool first = true;
+  b.push_back('{');
+  if (ours("model")) {
+    append_json_key(b, "model", first);
+    append_json_string(b, c.model);
+  }
+  if (ours("max_tokens")) {
+    append_json_key(b, "max_tokens", first);
+    append_json_number(b, c.max_tokens.value_or(anthropic_default_max_tokens));
+  }
   // The system prompt is a top-level field; system messages of the conversation join it.
-  std::string system = c.system_prompt;
-  json::array messages;
-  for (const Message& m : req.messages) {
-    if (m.role == Role::system) {
+  if (ours("system")) {
+    bool joined = false;
+    std::string system;
+    for (const Message& m : req.messages) {
+      if (m.role != Role::system) continue;
+      if (!joined) system = c.system_prompt;
+      joined = true;
       if (!system.empty()) system += "\n\n";
       system += m.content;
-      continue;
     }
-    messages.push_back(json::object{{"role", to_string(m.role)}, {"content", m.content}});
+    const std::string_view text = joined ? std::string_view(system) : c.system_prompt;
+    if (!text.empty()) {
+      append_json_key(b, "system", first);
+      append_json_string(b, text);
+    }
   }
-  if (!system.empty()) body["system"] = system;
-  body["messages"] = std::move(messages);
-  if (c.temperature) body["temperature"] = *c.temperature;
-  if (!c.stop.empty()) {
-    json::array stop;
-    for (const auto& s : c.stop)
-      stop.emplace_back(s);
-    body["stop_sequences"] = std::move(stop);
+  if (ours("messages")) {
+    append_json_key(b, "messages", first);
+    b.push_back('[');
+    bool first_message = true;
+    for (const Message& m : req.messages) {
+      if (m.role == Role::system) continue;
+      if (!first_message) b.push_back(',');
+      first_message = false;
+      b.append("{\"role\":");
+      append_json_string(b, to_string(m.role));
+      b.append(",\"content\":");
+      append_json_string(b, m.content);
+      b.push_back('}');
+    }
+    b.push_back(']');
   }
-  if (stream) body["stream"] = true;
-  for (const auto& [k, v] : c.extra)
-    body[k] = v;
-  r.body = json::serialize(body);
+  if (c.temperature && ours("temperature")) {
+    append_json_key(b, "temperature", first);
+    append_json_number(b, *c.temperature);
+  }
+  if (!c.stop.empty() && ours("stop_sequences")) {
+    append_json_key(b, "stop_sequences", first);
+    b.push_back('[');
+    for (std::size_t i = 0; i < c.stop.size(); ++i) {
+      if (i) b.push_back(',');
+      append_json_string(b, c.stop[i]);
+    }
+    b.push_back(']');
+  }
+  if (stream && ours("stream")) {
+    append_json_key(b, "stream", first);
+    b.append("true");
+  }
+  for (const auto& [k, v] : extra) {
+    append_json_key(b, k, first);
+    append_json_value(b, v);
+  }
+  b.push_back('}');
   return r;
 }
 

@@ -1,5 +1,6 @@
 // Gemini (Generative Language API) generateContent / streamGenerateContent?alt=sse.
 #include "json_util.hpp"
+#include "json_write.hpp"
 #include "wire.hpp"
 
 #include <boost/json/parse.hpp>
@@ -15,22 +16,9 @@ std::string_view gemini_model_id(std::string_view model) {
   return model;
 }
 
-}  // namespace
-
-http::Request build_gemini_request(const Endpoint& ep, const ChatRequest& req, bool stream) {
-  http::Request r;
-  r.method = "POST";
-  std::string path = "/v1beta/models/";
-  path += gemini_model_id(req.config.model);
-  path += stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
-  r.url = join_url(ep.base_url, path);
-  if (!ep.api_key.empty()) {
-    r.headers.emplace_back("x-goog-api-key", ep.api_key);
-    r.secrets.push_back(ep.api_key);
-  }
-  r.headers.emplace_back("Content-Type", "application/json");
-  r.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
-
+// The body through a boost::json::value, for requests with vendor extras: generationConfig keys
+// merge into ours, the rest go to the top level.
+std::string gemini_body_with_extras(const ChatRequest& req) {
   const ModelConfig& c = req.config;
   json::object body;
   std::string system = c.system_prompt;
@@ -69,7 +57,92 @@ http::Request build_gemini_request(const Endpoint& ep, const ChatRequest& req, b
     }
   }
   if (!gen.empty()) body["generationConfig"] = std::move(gen);
-  r.body = json::serialize(body);
+  return json::serialize(body);
+}
+
+}  // namespace
+
+http::Request build_gemini_request(const Endpoint& ep, const ChatRequest& req, bool stream) {
+  http::Request r;
+  r.method = "POST";
+  std::string path = "/v1beta/models/";
+  path += gemini_model_id(req.config.model);
+  path += stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+  r.url = join_url(ep.base_url, path);
+  r.headers.reserve(3);
+  if (!ep.api_key.empty()) {
+    r.headers.emplace_back("x-goog-api-key", ep.api_key);
+    r.secrets.push_back(ep.api_key);
+  }
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+
+  const ModelConfig& c = req.config;
+  if (!c.extra.empty()) {
+    // Vendor extras merge into generationConfig or the top level: the DOM builder does it.
+    r.body = gemini_body_with_extras(req);
+    return r;
+  }
+  // Written directly (see build_openai_request).
+  std::string& b = r.body;
+  b.reserve(request_body_estimate(req) + 16 * req.messages.size());
+  b.append("{\"contents\":[");
+  bool first_content = true;
+  bool joined = false;
+  std::string system;
+  for (const Message& m : req.messages) {
+    if (m.role == Role::system) {
+      if (!joined) system = c.system_prompt;
+      joined = true;
+      if (!system.empty()) system += "\n\n";
+      system += m.content;
+      continue;
+    }
+    if (!first_content) b.push_back(',');
+    first_content = false;
+    b.append(m.role == Role::assistant ? "{\"role\":\"model\",\"parts\":[{\"text\":"
+                                       : "{\"role\":\"user\",\"parts\":[{\"text\":");
+    append_json_string(b, m.content);
+    b.append("}]}");
+  }
+  b.push_back(']');
+  const std::string_view system_text = joined ? std::string_view(system) : c.system_prompt;
+  if (!system_text.empty()) {
+    b.append(",\"systemInstruction\":{\"parts\":[{\"text\":");
+    append_json_string(b, system_text);
+    b.append("}]}");
+  }
+  if (c.temperature || c.max_tokens || !c.stop.empty() || c.json_mode || c.response_schema) {
+    b.append(",\"generationConfig\":{");
+    bool first = true;
+    if (c.temperature) {
+      append_json_key(b, "temperature", first);
+      append_json_number(b, *c.temperature);
+    }
+    if (c.max_tokens) {
+      append_json_key(b, "maxOutputTokens", first);
+      append_json_number(b, *c.max_tokens);
+    }
+    if (!c.stop.empty()) {
+      append_json_key(b, "stopSequences", first);
+      b.push_back('[');
+      for (std::size_t i = 0; i < c.stop.size(); ++i) {
+        if (i) b.push_back(',');
+        append_json_string(b, c.stop[i]);
+      }
+      b.push_back(']');
+    }
+    if (c.json_mode || c.response_schema) {
+      append_json_key(b, "responseMimeType", first);
+      b.append("\"application/json\"");
+    }
+    if (c.response_schema) {
+      append_json_key(b, "responseSchema", first);
+      append_json_value(b, *c.response_schema);
+    }
+    b.push_back('}');
+  }
+  b.push_back('}');
   return r;
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <random>
 
@@ -64,6 +65,21 @@ void complete_usage(const ChatRequest& req, ChatResponse& r) {
   r.usage.estimated = true;
 }
 
+// A call that failed after the vendor started answering (cut stream, mid-stream error,
+// cancellation) is billed for what it consumed: keep the counts the vendor sent so far (e.g.
+// Anthropic's message_start), estimate the rest, and mark the usage estimated so it is priced.
+// A call that failed before any token or count arrived consumed nothing and stays unpriced.
+void complete_partial_usage(const ChatRequest& req, ChatResponse& r) {
+  auto& u = r.usage;
+  if (u.prompt_tokens == 0 && u.completion_tokens == 0 && r.content.empty() && r.reasoning.empty())
+    return;
+  if (u.prompt_tokens == 0) u.prompt_tokens = estimate_prompt_tokens(req);
+  u.completion_tokens = std::max<std::int64_t>(
+      u.completion_tokens, sim::estimate_tokens(r.content) + sim::estimate_tokens(r.reasoning));
+  u.total_tokens = u.prompt_tokens + u.completion_tokens;
+  u.estimated = true;
+}
+
 void add_extra_headers(http::Request& r, const http::Headers& extra) {
   for (const auto& [name, value] : extra) {
     r.headers.emplace_back(name, value);
@@ -86,7 +102,14 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
 
   void start() {
     const HttpProviderConfig& cfg = provider_->config();
-    Endpoint ep{cfg.vendor, cfg.base_url, req_.api_key.empty() ? cfg.api_key : req_.api_key};
+    // The provider's endpoint, unless the request brings its own key (no copy per call).
+    if (req_.api_key.empty()) {
+      endpoint_ = &provider_->endpoint();
+    } else {
+      own_endpoint_ = Endpoint{cfg.vendor, cfg.base_url, req_.api_key};
+      endpoint_ = &own_endpoint_;
+    }
+    const Endpoint& ep = *endpoint_;
     if (ep.base_url.empty()) {
       return fail_now(errc::invalid_argument,
                       cfg.id +
@@ -102,7 +125,6 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       response_.error = std::move(e);
       return finish_posted();
     }
-    endpoint_ = std::move(ep);
 
     auto slot = asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected()) {
@@ -126,7 +148,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   // call copying it.
   http::Request make_request() const {
     const HttpProviderConfig& cfg = provider_->config();
-    http::Request r = build_chat_request(endpoint_, req_, static_cast<bool>(on_delta_));
+    http::Request r = build_chat_request(*endpoint_, req_, static_cast<bool>(on_delta_));
     add_extra_headers(r, cfg.headers);
     http::Timeouts timeouts = provider_->client().options().timeouts;
     timeouts.total = req_.config.timeout.value_or(cfg.timeout);
@@ -249,7 +271,11 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
     response_.latency =
         std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start_);
     response_.time_to_first_token = ttft_;
-    if (!response_.error) complete_usage(req_, response_);
+    if (!response_.error) {
+      complete_usage(req_, response_);
+    } else if (!response_.usage.reported) {
+      complete_partial_usage(req_, response_);
+    }
     if (response_.usage.reported || response_.usage.estimated)
       response_.cost = price_call(response_.model, response_.usage, req_.config.model);
     if (response_.error) {
@@ -262,26 +288,27 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
     if (slot.is_connected()) slot.clear();
   }
 
+  // Hands the response to the caller. The function object holds this operation rather than the
+  // response: the response (~0.5 KB of strings) is moved once, into the handler's argument.
+  void complete_now() {
+    auto h = std::move(handler_);
+    const error_code ec = response_.error.code;
+    std::move(h)(ec, std::move(response_));
+  }
+
   // Completes from within an asynchronous callback (never inline from the initiating call).
   void finish() {
     finalise();
     auto ex = asio::get_associated_executor(handler_, provider_->get_executor());
-    error_code ec = response_.error.code;
-    asio::dispatch(ex, [h = std::move(handler_), ec, r = std::move(response_)]() mutable {
-      std::move(h)(ec, std::move(r));
-    });
+    asio::dispatch(ex, [self = shared_from_this()] { self->complete_now(); });
   }
 
   // Completes a call that failed before any I/O: posted, so never inline from the initiator.
   void finish_posted() {
     finalise();
     auto ex = asio::get_associated_executor(handler_, provider_->get_executor());
-    error_code ec = response_.error.code;
-    asio::post(
-        provider_->get_executor(),
-        asio::bind_executor(ex, [h = std::move(handler_), ec, r = std::move(response_)]() mutable {
-          std::move(h)(ec, std::move(r));
-        }));
+    asio::post(provider_->get_executor(),
+               asio::bind_executor(ex, [self = shared_from_this()] { self->complete_now(); }));
   }
 
   std::shared_ptr<HttpProvider> provider_;
@@ -290,7 +317,8 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   DeltaHandler delta_forward_ = [this](const StreamDelta& d) { on_delta(d); };
   asio::any_completion_handler<Provider::complete_signature> handler_;
   ChatResponse response_;
-  Endpoint endpoint_;
+  Endpoint own_endpoint_;  // with the request's own key
+  const Endpoint* endpoint_ = nullptr;
   std::optional<StreamAssembler> assembler_;
   sse::Parser parser_;
   asio::steady_timer timer_;
@@ -307,7 +335,10 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
 }  // namespace
 
 HttpProvider::HttpProvider(http::Client client, HttpProviderConfig config)
-    : client_(std::move(client)), config_(std::move(config)), rng_(std::random_device{}()) {}
+    : client_(std::move(client)),
+      config_(std::move(config)),
+      endpoint_{config_.vendor, config_.base_url, config_.api_key},
+      rng_(std::random_device{}()) {}
 
 std::uint64_t HttpProvider::random() noexcept {
   // splitmix64 over an atomic counter: cheap, thread-safe, good enough for jitter.

@@ -35,6 +35,8 @@ class HttpProvider final : public Provider, public std::enable_shared_from_this<
   executor_type get_executor() const noexcept override { return client_.get_executor(); }
 
   const HttpProviderConfig& config() const noexcept { return config_; }
+  /// The configured vendor, base URL and key, as the wire layer takes them.
+  const Endpoint& endpoint() const noexcept { return endpoint_; }
   http::Client& client() noexcept { return client_; }
   /// A fresh 64-bit random value for backoff jitter.
   std::uint64_t random() noexcept;
@@ -48,6 +50,7 @@ class HttpProvider final : public Provider, public std::enable_shared_from_this<
  private:
   http::Client client_;
   HttpProviderConfig config_;
+  Endpoint endpoint_;
   std::atomic<std::uint64_t> rng_;
 };
 

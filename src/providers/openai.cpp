@@ -1,5 +1,6 @@
 // OpenAI chat completions, also spoken by DeepSeek and openai-compatible servers.
 #include "json_util.hpp"
+#include "json_write.hpp"
 #include "wire.hpp"
 
 #include <boost/json/parse.hpp>
@@ -16,81 +17,140 @@ std::string join_url(std::string_view base, std::string_view path) {
   return url;
 }
 
-namespace {
-
-void put_extra(json::object& body, const json::object& extra) {
-  for (const auto& [k, v] : extra)
-    body[k] = v;
-}
-
-}  // namespace
-
 http::Request build_openai_request(const Endpoint& ep, const ChatRequest& req, bool stream) {
   http::Request r;
   r.method = "POST";
   r.url = join_url(ep.base_url, "/chat/completions");
-  if (!ep.api_key.empty()) r.headers.emplace_back("Authorization", "Bearer " + ep.api_key);
+  r.headers.reserve(3);
+  if (!ep.api_key.empty()) {
+    std::string auth = "Bearer ";
+    auth += ep.api_key;
+    r.headers.emplace_back("Authorization", std::move(auth));
+    r.secrets.push_back(ep.api_key);
+  }
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
-  if (!ep.api_key.empty()) r.secrets.push_back(ep.api_key);
 
+  // The body is written directly (no boost::json::value). Vendor extras win over our fields: a
+  // field they name is left out here and written with the extras, verbatim.
   const ModelConfig& c = req.config;
-  json::object body;
-  body["model"] = c.model;
-  json::array messages;
-  if (!c.system_prompt.empty())
-    messages.push_back(json::object{{"role", "system"}, {"content", c.system_prompt}});
-  for (const Message& m : req.messages)
-    messages.push_back(json::object{{"role", to_string(m.role)}, {"content", m.content}});
-  body["messages"] = std::move(messages);
-  if (c.temperature) body["temperature"] = *c.temperature;
+  const json::object& extra = c.extra;
+  auto ours = [&](std::string_view key) { return extra.empty() || !extra.contains(key); };
+  std::string& b = r.body;
+  b.reserve(request_body_estimate(req));
+  bool first = true;
+  b.push_back('{');
+  if (ours("model")) {
+    append_json_key(b, "model", first);
+    append_json_string(b, c.model);
+  }
+  if (ours("messages")) {
+    append_json_key(b, "messages", first);
+    b.push_back('[');
+    bool first_message = true;
+    auto message = [&](std::string_view role, std::string_view content) {
+      if (!first_message) b.push_back(',');
+      first_message = false;
+      b.append("{\"role\":");
+      append_json_string(b, role);
+      b.append(",\"content\":");
+      append_json_string(b, content);
+      b.push_back('}');
+    };
+    if (!c.system_prompt.empty()) message("system", c.system_prompt);
+    for (const Message& m : req.messages)
+      message(to_string(m.role), m.content);
+    b.push_back(']');
+  }
+  if (c.temperature && ours("temperature")) {
+    append_json_key(b, "temperature", first);
+    append_json_number(b, *c.temperature);
+  }
   if (c.max_tokens) {
     // OpenAI deprecated max_tokens (o-series reject it); the others still document max_tokens.
-    body[ep.vendor == Vendor::openai ? "max_completion_tokens" : "max_tokens"] = *c.max_tokens;
+    const std::string_view key =
+        ep.vendor == Vendor::openai ? "max_completion_tokens" : "max_tokens";
+    if (ours(key)) {
+      append_json_key(b, key, first);
+      append_json_number(b, *c.max_tokens);
+    }
   }
-  if (!c.stop.empty()) {
-    json::array stop;
-    for (const auto& s : c.stop)
-      stop.emplace_back(s);
-    body["stop"] = std::move(stop);
+  if (!c.stop.empty() && ours("stop")) {
+    append_json_key(b, "stop", first);
+    b.push_back('[');
+    for (std::size_t i = 0; i < c.stop.size(); ++i) {
+      if (i) b.push_back(',');
+      append_json_string(b, c.stop[i]);
+    }
+    b.push_back(']');
   }
-  if (c.response_schema) {
-    body["response_format"] = json::object{
-        {"type", "json_schema"},
-        {"json_schema", json::object{{"name", "response"}, {"schema", *c.response_schema}}}};
-  } else if (c.json_mode) {
-    body["response_format"] = json::object{{"type", "json_object"}};
+  if ((c.response_schema || c.json_mode) && ours("response_format")) {
+    append_json_key(b, "response_format", first);
+    if (c.response_schema) {
+      b.append("{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"response\",\"schema\":");
+      append_json_value(b, *c.response_schema);
+      b.append("}}");
+    } else {
+      b.append("{\"type\":\"json_object\"}");
+    }
   }
   if (stream) {
-    body["stream"] = true;
-    body["stream_options"] = json::object{{"include_usage", true}};
+    if (ours("stream")) {
+      append_json_key(b, "stream", first);
+      b.append("true");
+    }
+    if (ours("stream_options")) {
+      append_json_key(b, "stream_options", first);
+      b.append("{\"include_usage\":true}");
+    }
   }
-  put_extra(body, c.extra);
-  r.body = json::serialize(body);
+  for (const auto& [k, v] : extra) {
+    append_json_key(b, k, first);
+    append_json_value(b, v);
+  }
+  b.push_back('}');
   return r;
 }
 
 namespace {
 
 void read_openai_usage(const json::object& u, Usage& usage) {
-  usage.prompt_tokens = int_at(u, "prompt_tokens").value_or(0);
-  usage.completion_tokens = int_at(u, "completion_tokens").value_or(0);
-  usage.total_tokens =
-      int_at(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
-  usage.cached_prompt_tokens = 0;
-  usage.reasoning_tokens = 0;
-  if (auto hit = int_at(u, "prompt_cache_hit_tokens")) {
-    usage.cached_prompt_tokens = *hit;  // DeepSeek
-  } else if (const auto* d = obj_at(u, "prompt_tokens_details")) {
-    usage.cached_prompt_tokens = int_at(*d, "cached_tokens").value_or(0);
-  }
-  if (const auto* d = obj_at(u, "completion_tokens_details"))
-    usage.reasoning_tokens = int_at(*d, "reasoning_tokens").value_or(0);
-  usage.reported = true;
-  usage.estimated = false;
+  apply_openai_usage(read_openai_usage_fields(u), usage);
 }
 
 }  // namespace
+
+OpenAiUsageFields read_openai_usage_fields(const json::object& u) {
+  OpenAiUsageFields f;
+  f.prompt = int_at(u, "prompt_tokens");
+  f.completion = int_at(u, "completion_tokens");
+  f.total = int_at(u, "total_tokens");
+  f.cache_hit = int_at(u, "prompt_cache_hit_tokens");
+  if (const auto* d = obj_at(u, "prompt_tokens_details")) {
+    f.prompt_details = true;
+    f.cached = int_at(*d, "cached_tokens");
+  }
+  if (const auto* d = obj_at(u, "completion_tokens_details")) {
+    f.completion_details = true;
+    f.reasoning = int_at(*d, "reasoning_tokens");
+  }
+  return f;
+}
+
+void apply_openai_usage(const OpenAiUsageFields& f, Usage& usage) {
+  usage.prompt_tokens = f.prompt.value_or(0);
+  usage.completion_tokens = f.completion.value_or(0);
+  usage.total_tokens = f.total.value_or(usage.prompt_tokens + usage.completion_tokens);
+  usage.cached_prompt_tokens = 0;
+  usage.reasoning_tokens = 0;
+  if (f.cache_hit)
+    usage.cached_prompt_tokens = *f.cache_hit;  // DeepSeek
+  else if (f.prompt_details)
+    usage.cached_prompt_tokens = f.cached.value_or(0);
+  if (f.completion_details) usage.reasoning_tokens = f.reasoning.value_or(0);
+  usage.reported = true;
+  usage.estimated = false;
+}
 
 void read_openai_usage_value(const json::value* u, Usage& usage) {
   if (u && u->is_object()) read_openai_usage(u->get_object(), usage);

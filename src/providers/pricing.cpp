@@ -146,22 +146,31 @@ void PriceTable::merge(const PriceTable& other) {
   if (!other.as_of_.empty()) as_of_ = other.as_of_;
 }
 
-std::string_view PriceTable::match(std::string_view model) const noexcept {
+namespace {
+
+// The entry whose key is the longest prefix of `model` ending at its end or before a '-' (few
+// lookups, longest first), or end().
+template <class Map>
+typename Map::const_iterator longest_match(const Map& entries, std::string_view model) {
   if (model.starts_with("models/")) model.remove_prefix(7);
-  std::string_view best;
-  // Candidate keys are prefixes of `model` ending at its end or before a '-': few lookups.
-  for (std::size_t end = 1; end <= model.size(); ++end) {
+  for (std::size_t end = model.size(); end > 0; --end) {
     if (end != model.size() && model[end] != '-') continue;
-    auto it = entries_.find(model.substr(0, end));
-    if (it != entries_.end()) best = it->first;
+    auto it = entries.find(model.substr(0, end));
+    if (it != entries.end()) return it;
   }
-  return best;
+  return entries.end();
+}
+
+}  // namespace
+
+std::string_view PriceTable::match(std::string_view model) const noexcept {
+  auto it = longest_match(entries_, model);
+  return it == entries_.end() ? std::string_view() : std::string_view(it->first);
 }
 
 const Price* PriceTable::find(std::string_view model) const noexcept {
-  const std::string_view key = match(model);
-  if (key.empty()) return nullptr;
-  return &entries_.find(key)->second;
+  auto it = longest_match(entries_, model);
+  return it == entries_.end() ? nullptr : &it->second;
 }
 
 std::optional<double> compute_cost(const Price& price, const Usage& usage) noexcept {

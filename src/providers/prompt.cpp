@@ -35,6 +35,31 @@ std::string clean_prompt_text(std::string_view text) {
   return out.substr(first, last - first + 1);
 }
 
+namespace {
+
+// Whether clean_prompt_text would change `text` (most prompts are already clean: no copy then).
+bool needs_cleaning(std::string_view text) noexcept {
+  if (text.empty()) return false;
+  auto edge = [](char c) { return c == ' ' || c == '\t' || c == '\n'; };
+  if (edge(text.front()) || edge(text.back())) return true;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != 0x7f && c != 0xc2) continue;
+    if (c == '\n' || c == '\t') continue;
+    if (c == 0xc2) {
+      if (i + 1 < text.size()) {
+        const auto next = static_cast<unsigned char>(text[i + 1]);
+        if (next >= 0x80 && next <= 0x9f) return true;
+      }
+      continue;
+    }
+    return true;  // \r, other control characters, DEL
+  }
+  return false;
+}
+
+}  // namespace
+
 std::int64_t estimate_prompt_tokens(const ChatRequest& req) {
   std::int64_t n = sim::estimate_tokens(req.config.system_prompt);
   for (const Message& m : req.messages)
@@ -51,10 +76,10 @@ Error prepare_request(ChatRequest& req, std::optional<std::int64_t> context_wind
     return make_error(errc::invalid_argument, "temperature: must be between 0 and 2");
   if (c.max_tokens && *c.max_tokens <= 0)
     return make_error(errc::invalid_argument, "max_tokens: must be a positive integer");
-  c.system_prompt = clean_prompt_text(c.system_prompt);
+  if (needs_cleaning(c.system_prompt)) c.system_prompt = clean_prompt_text(c.system_prompt);
   bool any_text = false;
   for (Message& m : req.messages) {
-    m.content = clean_prompt_text(m.content);
+    if (needs_cleaning(m.content)) m.content = clean_prompt_text(m.content);
     any_text = any_text || !m.content.empty();
   }
   if (!any_text)

@@ -7,16 +7,23 @@
 #include <chorus/http.hpp>
 #include <chorus/provider.hpp>
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parser.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace chorus::providers {
+
+namespace fast {
+struct EventReaders;
+}
 
 /// The wire dialects.
 enum class Vendor { openai, anthropic, gemini, deepseek, openai_compatible };
@@ -44,10 +51,15 @@ http::Request build_chat_request(const Endpoint& endpoint, const ChatRequest& re
 /// The cheap authenticated request used to check a key (GET the model list).
 http::Request build_validate_request(const Endpoint& endpoint, std::string_view key);
 
+/// Which JSON reader the parsers use: `fast` reads only the fields needed and hands anything
+/// unusual to `dom` (Boost.JSON DOM, the reference); `dom` forces the reference (for tests).
+enum class JsonPath { fast, dom };
+
 /// Parses a whole 2xx body into `out` (content, usage, finish reason, model, ids). A body that is
 /// not the vendor's JSON sets out.error to errc::protocol; a Gemini block with no text sets
 /// errc::content_filter (status 0).
-void parse_chat_response(Vendor vendor, std::string_view body, ChatResponse& out);
+void parse_chat_response(Vendor vendor, std::string_view body, ChatResponse& out,
+                         JsonPath path = JsonPath::fast);
 
 /// Classifies a non-2xx response (fixtures README rules): kind, vendor message and code, request
 /// id, retry-after (retry-after-ms, retry-after, Gemini RetryInfo), a redacted body excerpt.
@@ -64,13 +76,33 @@ errc openai_stream_error_kind(std::string_view code);
 /// Normalised finish reasons of each vendor's raw value.
 FinishReason map_finish_reason(Vendor vendor, std::string_view raw) noexcept;
 
+/// Usage numbers of an OpenAI-style `usage` object (absent or mistyped numbers: nullopt).
+struct OpenAiUsageFields {
+  std::optional<std::int64_t> prompt, completion, total, cache_hit, cached, reasoning;
+  bool prompt_details = false;      ///< prompt_tokens_details is an object (`cached` is in it)
+  bool completion_details = false;  ///< completion_tokens_details is an object (`reasoning`)
+};
+OpenAiUsageFields read_openai_usage_fields(const boost::json::object& usage);
+void apply_openai_usage(const OpenAiUsageFields& f, Usage& out);
+
+/// Usage numbers of an Anthropic `usage` object.
+struct AnthropicUsageFields {
+  std::optional<std::int64_t> input, cache_creation, cache_read, output;
+};
+AnthropicUsageFields read_anthropic_usage_fields(const boost::json::object& usage);
+/// Output tokens are cumulative; `final_output` marks the usage as reported.
+void apply_anthropic_usage(const AnthropicUsageFields& f, Usage& out, bool final_output);
+
 /// Assembles a streamed answer from SSE events (name + data) into a ChatResponse. Appends text as
 /// it comes and calls `on_delta` (may be empty) for each piece; tracks usage, finish reason,
-/// model, ids; records an in-stream error in out.error (status 0). JSON of each event is parsed
-/// into a reused buffer, so steady-state events allocate nothing beyond the appended text.
+/// model, ids; records an in-stream error in out.error (status 0). Events are read by a reused
+/// field-selective parser (fast_json.hpp), so steady-state events allocate nothing beyond the
+/// appended text; unusual events (tool calls, errors) go through the Boost.JSON DOM.
 class StreamAssembler {
  public:
-  StreamAssembler(Vendor vendor, ChatResponse& out, const DeltaHandler* on_delta = nullptr);
+  StreamAssembler(Vendor vendor, ChatResponse& out, const DeltaHandler* on_delta = nullptr,
+                  JsonPath path = JsonPath::fast);
+  ~StreamAssembler();
   StreamAssembler(const StreamAssembler&) = delete;
   StreamAssembler& operator=(const StreamAssembler&) = delete;
 
@@ -90,8 +122,15 @@ class StreamAssembler {
   void on_openai(const boost::json::value& v);
   void on_anthropic(std::string_view event, const boost::json::value& v);
   void on_gemini(const boost::json::value& v);
+  // The fast path of each vendor: false when the event must go through the DOM.
+  bool fast_event(std::string_view event, std::string_view data);
+  bool fast_openai(std::string_view data);
+  bool fast_anthropic(std::string_view event, std::string_view data);
+  bool fast_gemini(std::string_view data);
+  void dom_event(std::string_view event, std::string_view data);
   void emit(std::string_view text, std::string_view reasoning);
   void fail(Error error);
+  struct DomReader;
 
   Vendor vendor_;
   ChatResponse& out_;
@@ -102,9 +141,8 @@ class StreamAssembler {
   bool finished_ = false;
   std::map<std::int64_t, std::size_t> tool_index_;  // vendor index -> out_.tool_calls slot
   std::map<std::int64_t, std::string> block_type_;  // Anthropic content block types
-  unsigned char parse_buffer_[4096];                // the parser's temporary storage
-  unsigned char value_buffer_[16384];  // the parsed value's storage (monotonic, reset per event)
-  boost::json::parser parser_;
+  std::unique_ptr<fast::EventReaders> fast_;        // null with JsonPath::dom
+  std::unique_ptr<DomReader> dom_;                  // created by the first event that needs it
 };
 
 /// Applies a Gemini GenerateContentResponse (a whole body or one stream chunk) to `out`.
@@ -118,7 +156,8 @@ GeminiChunk apply_gemini_chunk(const boost::json::object& chunk, ChatResponse& o
 /// After a Gemini response completed: a content_filter finish with no text becomes an error.
 void finish_gemini(ChatResponse& out);
 
-// Per-vendor pieces, used by the dispatchers above (and directly by tests).
+// Per-vendor pieces, used by the dispatchers above (and directly by tests). The parse_* functions
+// are the Boost.JSON DOM reference; parse_chat_response tries fast_json.hpp first.
 std::string join_url(std::string_view base, std::string_view path);
 http::Request build_openai_request(const Endpoint& ep, const ChatRequest& req, bool stream);
 http::Request build_anthropic_request(const Endpoint& ep, const ChatRequest& req, bool stream);

@@ -1,6 +1,10 @@
 // Dispatch over the vendors, and the vendor-independent half of the stream assembler.
+#include "fast_json.hpp"
 #include "json_util.hpp"
 #include "wire.hpp"
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
 
 namespace chorus::providers {
 namespace json = boost::json;
@@ -27,26 +31,53 @@ http::Request build_validate_request(const Endpoint& endpoint, std::string_view 
   }
 }
 
-void parse_chat_response(Vendor vendor, std::string_view body, ChatResponse& out) {
+void parse_chat_response(Vendor vendor, std::string_view body, ChatResponse& out, JsonPath path) {
+  // The fast readers write nothing when they decline; the DOM code then reads the body.
+  const bool fast = path == JsonPath::fast;
   switch (vendor) {
     case Vendor::anthropic:
-      parse_anthropic_response(body, out);
+      if (!fast || !fast::parse_anthropic_response(body, out)) parse_anthropic_response(body, out);
       break;
     case Vendor::gemini:
-      parse_gemini_response(body, out);
+      if (!fast || !fast::parse_gemini_response(body, out)) parse_gemini_response(body, out);
       break;
     default:
-      parse_openai_response(vendor, body, out);
+      if (!fast || !fast::parse_openai_response(vendor, body, out))
+        parse_openai_response(vendor, body, out);
       break;
   }
   if (out.error && out.error.provider.empty()) out.error.provider = std::string(vendor_id(vendor));
 }
 
-StreamAssembler::StreamAssembler(Vendor vendor, ChatResponse& out, const DeltaHandler* on_delta)
-    : vendor_(vendor),
-      out_(out),
-      on_delta_(on_delta),
-      parser_(json::storage_ptr(), json::parse_options(), parse_buffer_, sizeof parse_buffer_) {}
+// The DOM reader of events the fast path declines: parses into member buffers, so events that fit
+// in them allocate nothing.
+struct StreamAssembler::DomReader {
+  unsigned char parse_buffer[4096];   // the parser's temporary storage
+  unsigned char value_buffer[16384];  // the parsed value's storage (monotonic, reset per event)
+  json::parser parser{json::storage_ptr(), json::parse_options(), parse_buffer,
+                      sizeof parse_buffer};
+};
+
+StreamAssembler::StreamAssembler(Vendor vendor, ChatResponse& out, const DeltaHandler* on_delta,
+                                 JsonPath path)
+    : vendor_(vendor), out_(out), on_delta_(on_delta) {
+  if (path != JsonPath::fast) return;
+  fast_ = std::make_unique<fast::EventReaders>();
+  switch (vendor) {
+    case Vendor::anthropic:
+      fast_->anthropic.emplace();
+      break;
+    case Vendor::gemini:
+      fast_->gemini.emplace();
+      break;
+    default:
+      fast_->openai.emplace();
+      fast_->openai->handler().set_stream(true);
+      break;
+  }
+}
+
+StreamAssembler::~StreamAssembler() = default;
 
 void StreamAssembler::emit(std::string_view text, std::string_view reasoning) {
   if (text.empty() && reasoning.empty()) return;
@@ -71,19 +102,25 @@ void StreamAssembler::on_event(std::string_view event, std::string_view data) {
     complete_ = true;
     return;
   }
-  // Parse into the member buffers: no heap allocation for events that fit in them.
-  json::monotonic_resource resource(value_buffer_, sizeof value_buffer_);
-  parser_.reset(json::storage_ptr(&resource));
+  if (fast_ && fast_event(event, data)) return;
+  dom_event(event, data);
+}
+
+void StreamAssembler::dom_event(std::string_view event, std::string_view data) {
+  if (!dom_) dom_ = std::make_unique<DomReader>();
+  json::parser& parser = dom_->parser;
+  json::monotonic_resource resource(dom_->value_buffer, sizeof dom_->value_buffer);
+  parser.reset(json::storage_ptr(&resource));
   boost::system::error_code ec;
-  parser_.write(data.data(), data.size(), ec);
+  parser.write(data.data(), data.size(), ec);
   if (ec) {
-    parser_.reset();
+    parser.reset();
     Error e = make_error(errc::protocol, "malformed JSON in stream event: " + ec.message());
     e.body_excerpt = redact_secrets(data.substr(0, 512));
     fail(std::move(e));
     return;
   }
-  const json::value value = parser_.release();
+  const json::value value = parser.release();
   switch (vendor_) {
     case Vendor::anthropic:
       on_anthropic(event, value);
