@@ -33,6 +33,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <list>
 #include <random>
 #include <unordered_map>
@@ -50,21 +51,53 @@ namespace detail {
 
 class operation;
 
-// Body bytes are read into this fixed buffer and handed to on_data from there: no allocation per
-// chunk. 16 KiB matches a TLS record.
-constexpr std::size_t chunk_size = 16 * 1024;
+// Streamed body bytes are copied into the connection's chunk buffer and handed to on_data from
+// there: no allocation per chunk. The chunk and the read buffer are allocated on demand, sized to
+// what the reads bring (first_read, doubled while reads fill them, at most chunk_size / max_read),
+// and freed when their connection goes idle (see docs/decisions/http-memory.md).
+constexpr std::size_t chunk_size = 16 * 1024;  // matches a TLS record
+constexpr std::size_t first_read = 4 * 1024;   // a whole small response per read
+constexpr std::size_t max_read = 64 * 1024;
 // Whole (non-streamed) responses larger than this fail with errc::protocol.
 constexpr std::uint64_t whole_body_limit = 256ull * 1024 * 1024;
 
+using response_parser = bhttp::response_parser<bhttp::buffer_body>;
+
 struct connection {
   explicit connection(const asio::any_io_executor& ex) : socket(ex) {}
-  tcp::socket socket;  // unused once moved into `tls`
-  std::optional<ssl::stream<tcp::socket>> tls;
+  tcp::socket socket;                             // unused once moved into `tls`
+  std::unique_ptr<ssl::stream<tcp::socket>> tls;  // https only (plain HTTP does not pay its size)
   beast::flat_buffer buffer;
-  std::array<char, chunk_size> chunk;
+  std::unique_ptr<char[]> chunk;  // streamed body bytes on their way to on_data
+  std::size_t chunk_capacity = 0;
+  std::size_t read_size = first_read;  // the next read's size: grows while reads fill it
+  // The response being read: it lives here, not in the operation, so that a request waiting in
+  // the queue does not carry one.
+  std::optional<response_parser> parser;
   steady::time_point idle_since;
   bool reused = false;
   bool established = false;  // TCP connected: closing it on failure counts as a discard
+
+  // Room for at least `n` chunk bytes (at most chunk_size), keeping the first `keep`.
+  void reserve_chunk(std::size_t n, std::size_t keep) {
+    n = std::min(n, chunk_size);
+    if (n <= chunk_capacity) return;
+    std::size_t cap = std::min(std::max({n, chunk_capacity * 2, std::size_t{1024}}), chunk_size);
+    auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+    if (keep != 0) std::memcpy(bigger.get(), chunk.get(), keep);
+    chunk = std::move(bigger);
+    chunk_capacity = cap;
+  }
+  // Going idle: buffers beyond a small read are freed (read_size keeps the size they reached, so
+  // the next response is read with one allocation of the right size).
+  void trim() noexcept {
+    parser.reset();
+    if (buffer.capacity() > first_read) buffer.shrink_to_fit();
+    if (chunk_capacity > first_read) {
+      chunk.reset();
+      chunk_capacity = 0;
+    }
+  }
 
   tcp::socket& tcp_socket() noexcept { return tls ? tls->next_layer() : socket; }
   void close() noexcept {
@@ -92,7 +125,7 @@ struct host_pool {
   std::vector<std::unique_ptr<connection>> idle;  // back() = most recently used
   std::size_t active = 0;                         // checked out or being opened
   std::list<operation*> waiters;                  // FIFO of requests over the cap
-};
+};  // lives in client_impl::pools, never erased: operations keep a pointer to theirs
 
 class client_impl : public std::enable_shared_from_this<client_impl> {
  public:
@@ -146,7 +179,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
   }
 
   // Gives back a checked-out connection (or, when `c` is null, a connection slot).
-  void release(const std::string& key, std::unique_ptr<connection> c, bool reusable);
+  void release(host_pool& pool, std::unique_ptr<connection> c, bool reusable);
 };
 
 // One request, from initiation to completion, retries included.
@@ -154,24 +187,23 @@ class operation : public std::enable_shared_from_this<operation> {
  public:
   using handler_type = asio::any_completion_handler<void(error_code, Response)>;
 
-  operation(std::shared_ptr<client_impl> client, Request req, std::shared_ptr<StreamHandler> stream,
+  operation(std::shared_ptr<client_impl> client, std::shared_ptr<StreamHandler> stream,
             handler_type handler)
       : client_(std::move(client)),
-        req_(std::move(req)),
         stream_(std::move(stream)),
         handler_(std::move(handler)),
         work_(asio::prefer(asio::get_associated_executor(handler_, client_->ex),
                            asio::execution::outstanding_work.tracked)),
         slot_(asio::get_associated_cancellation_slot(handler_)),
-        deadline_timer_(client_->ex),
-        wait_timer_(client_->ex) {}
+        deadline_timer_(client_->ex) {}
 
   ~operation() {
-    if (in_queue_) client_->pools[key_].waiters.erase(queue_pos_);
+    if (in_queue_) pool_->waiters.erase(queue_pos_);
     if (slot_.is_connected()) slot_.clear();
   }
 
-  void start();
+  // Keeps of `req` only what outlives the serialised request (wire_).
+  void start(Request req);
 
   // True while start() runs inside the initiating function: a completion then must be posted.
   bool initiating_ = false;
@@ -181,13 +213,15 @@ class operation : public std::enable_shared_from_this<operation> {
     in_queue_ = false;
     granted_ = true;
     conn_ = std::move(c);
-    wait_timer_.cancel();
+    deadline_timer_.cancel();  // wakes on_granted
   }
 
  private:
   // --- steps ---
   void acquire();
   void on_granted();
+  template <class Handler>
+  void wait_until(steady::time_point t, Handler&& handler);
   void connect();
   void on_resolved(error_code ec, const tcp::resolver::results_type& results);
   void on_connected(error_code ec);
@@ -199,6 +233,7 @@ class operation : public std::enable_shared_from_this<operation> {
   void on_written(error_code ec);
   void parse();
   void read_more();
+  void on_readable(error_code ec);
   void on_read(error_code ec, std::size_t n);
   bool on_head();
   void deliver();
@@ -219,38 +254,47 @@ class operation : public std::enable_shared_from_this<operation> {
   std::string where() const;
 
   std::shared_ptr<client_impl> client_;
-  Request req_;
+  // What the operation keeps of its Request once wire_ is built.
+  std::string method_;
+  std::optional<RetryPolicy> retry_;
+  std::function<bool(int, const Headers&, std::string_view)> should_retry_;
+  std::vector<std::string> secrets_;
   std::shared_ptr<StreamHandler> stream_;
   handler_type handler_;
   asio::any_completion_executor work_;
   asio::cancellation_slot slot_;
 
   Url url_;
-  std::string key_;
-  std::optional<ProxyTarget> proxy_;
+  host_pool* pool_ = nullptr;           // this request's (scheme, host, port)
+  std::unique_ptr<ProxyTarget> proxy_;  // only when a proxy is used
   Timeouts timeouts_;
   steady::time_point total_deadline_ = steady::time_point::max();
 
-  std::optional<tcp::resolver> resolver_;  // only when a connection is opened
+  std::unique_ptr<tcp::resolver> resolver_;  // only when a connection is opened
   // One timer serves the phase deadline (connect, first_byte, idle) and the total deadline. It
   // is re-armed only when a deadline moves earlier; when it fires early (the deadline moved
   // later, e.g. after each body read) it re-waits. Fewer timer updates, fewer syscalls.
+  // The same timer is the wait of a request queued for a connection (cancelled by grant(),
+  // expiring at the total deadline) or backing off before a retry: see wait_until().
   asio::steady_timer deadline_timer_;
   steady::time_point phase_deadline_ = steady::time_point::max();
   const char* phase_kind_ = nullptr;
   milliseconds phase_limit_{0};
   steady::time_point timer_expiry_ = steady::time_point::max();  // max: no wait pending
   std::uint64_t wait_id_ = 0;
-  asio::steady_timer wait_timer_;  // queued for a connection, or backing off before a retry
 
   std::unique_ptr<connection> conn_;
   // The serialised request (head and body), written with one write; kept for retries.
   std::string wire_;
   bool head_request_ = false;
-  std::size_t filled_ = 0;  // body bytes waiting in conn_->chunk
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
-  std::optional<bhttp::response_parser<bhttp::empty_body>> proxy_parser_;
-  std::string proxy_request_;
+  std::size_t filled_ = 0;     // body bytes waiting in conn_->chunk
+  std::size_t read_room_ = 0;  // size of the pending read
+  // The CONNECT exchange with a proxy, only while it runs.
+  struct proxy_exchange {
+    std::string request;
+    bhttp::response_parser<bhttp::empty_body> parser;
+  };
+  std::unique_ptr<proxy_exchange> proxy_exchange_;
   Response response_;
 
   std::list<operation*>::iterator queue_pos_;
@@ -259,6 +303,7 @@ class operation : public std::enable_shared_from_this<operation> {
   int attempt_ = 1;
   bool in_queue_ = false;
   bool granted_ = false;
+  bool waiting_ = false;  // deadline_timer_ is the wait of wait_until()
   bool cancelled_ = false;
   bool done_ = false;
   bool delivered_ = false;  // a body byte reached the caller: no more retries
@@ -276,8 +321,7 @@ bool running_in(const asio::any_io_executor& ex) {
 
 }  // namespace
 
-void client_impl::release(const std::string& key, std::unique_ptr<connection> c, bool reusable) {
-  auto& pool = pools[key];
+void client_impl::release(host_pool& pool, std::unique_ptr<connection> c, bool reusable) {
   if (pool.active > 0) --pool.active;
   if (c && !reusable) {
     c->close();
@@ -292,6 +336,7 @@ void client_impl::release(const std::string& key, std::unique_ptr<connection> c,
     return;
   }
   if (!c) return;
+  c->trim();
   if (pool.idle.size() >= options.max_idle_per_host) {
     if (options.max_idle_per_host == 0) {
       c->close();
@@ -341,7 +386,7 @@ std::string ms_text(milliseconds ms) {
 }  // namespace
 
 std::string operation::where() const {
-  std::string w = req_.method + " " + url_.scheme + "://";
+  std::string w = method_ + " " + url_.scheme + "://";
   bool v6 = url_.host.find(':') != std::string::npos;
   w += v6 ? "[" + url_.host + "]" : url_.host;
   w += ":" + url_.port;
@@ -349,25 +394,28 @@ std::string operation::where() const {
   return w;
 }
 
-void operation::start() {
+void operation::start(Request req) {
+  method_ = std::move(req.method);
+  retry_ = std::move(req.retry);
+  should_retry_ = std::move(req.should_retry);
+  secrets_ = std::move(req.secrets);
   if (slot_.is_connected()) {
     slot_.assign([this](asio::cancellation_type type) {
       if (type != asio::cancellation_type::none) on_cancel();
     });
   }
-  timeouts_ = req_.timeouts.value_or(client_->options.timeouts);
+  timeouts_ = req.timeouts.value_or(client_->options.timeouts);
   if (cancelled_) return complete(errc::cancelled, "cancelled before it started");
 
-  auto url = parse_url(req_.url);
+  auto url = parse_url(req.url);
   if (!url) {
-    std::string shown = req_.url.substr(0, req_.url.find('?'));
+    std::string shown = req.url.substr(0, req.url.find('?'));
     return complete(errc::invalid_argument,
                     "url: not an absolute http(s) URL: '" + redact_secrets(shown) + "'");
   }
   url_ = std::move(*url);
-  if (!valid_token(req_.method))
-    return complete(errc::invalid_argument,
-                    "method: not a valid HTTP method: '" + req_.method + "'");
+  if (!valid_token(method_))
+    return complete(errc::invalid_argument, "method: not a valid HTTP method: '" + method_ + "'");
   bool https = url_.scheme == "https";
   if (https && !client_->prepare_tls().empty())
     return complete(errc::invalid_argument, client_->tls_setup_error);
@@ -375,21 +423,27 @@ void operation::start() {
   const std::string& proxy = https ? client_->options.proxy : client_->options.http_proxy;
   if (!proxy.empty() && !bypass_proxy(client_->options.no_proxy, url_.host, url_.port)) {
     std::string error;
-    proxy_ = parse_proxy(proxy, error);
-    if (!proxy_) return complete(errc::invalid_argument, "proxy: " + error);
+    auto target = parse_proxy(proxy, error);
+    if (!target) return complete(errc::invalid_argument, "proxy: " + error);
+    proxy_ = std::make_unique<ProxyTarget>(std::move(*target));
   }
-  key_ = url_.scheme + "://" + url_.host + ":" + url_.port;
+  {
+    std::string key;
+    key.reserve(url_.scheme.size() + url_.host.size() + url_.port.size() + 4);
+    key.append(url_.scheme).append("://").append(url_.host).append(":").append(url_.port);
+    pool_ = &client_->pools[key];
+  }
 
   // The head is written directly (no Beast message and serializer): one buffer, one write.
-  const bool has_body = !req_.body.empty();
-  std::size_t size = req_.method.size() + url_.target.size() + req_.body.size() + 128;
-  for (const auto& [name, value] : req_.headers)
+  const bool has_body = !req.body.empty();
+  std::size_t size = method_.size() + url_.target.size() + req.body.size() + 128;
+  for (const auto& [name, value] : req.headers)
     size += name.size() + value.size() + 4;
   wire_.clear();
   wire_.reserve(size);
-  wire_.append(req_.method).append(" ").append(url_.target).append(" HTTP/1.1\r\n");
+  wire_.append(method_).append(" ").append(url_.target).append(" HTTP/1.1\r\n");
   bool has_host = false, has_agent = false;
-  for (const auto& [name, value] : req_.headers) {
+  for (const auto& [name, value] : req.headers) {
     if (!valid_token(name))
       return complete(errc::invalid_argument, "headers: invalid header name '" + name + "'");
     if (!valid_header_value(value))
@@ -413,21 +467,21 @@ void operation::start() {
   if (!has_agent && !client_->options.user_agent.empty())
     wire_.append("User-Agent: ").append(client_->options.user_agent).append("\r\n");
   // As Beast's prepare_payload: a length when there is a body or the method expects one.
-  if (has_body || req_.method == "POST" || req_.method == "PUT" || req_.method == "OPTIONS") {
+  if (has_body || method_ == "POST" || method_ == "PUT" || method_ == "OPTIONS") {
     char digits[24];
-    auto [end, ignored] = std::to_chars(digits, digits + sizeof digits, req_.body.size());
+    auto [end, ignored] = std::to_chars(digits, digits + sizeof digits, req.body.size());
     wire_.append("Content-Length: ").append(digits, end).append("\r\n");
   }
-  wire_.append("\r\n").append(req_.body);
-  head_request_ = req_.method == "HEAD";
-  req_.body = {};
+  wire_.append("\r\n").append(req.body);
+  head_request_ = method_ == "HEAD";
+  // wire_ is now the only copy of the request's bytes (it is kept for retries); `req` dies here.
 
   if (timeouts_.total.count() > 0) total_deadline_ = steady::now() + timeouts_.total;
   acquire();
 }
 
 void operation::acquire() {
-  auto& pool = client_->pools[key_];
+  auto& pool = *pool_;
   if (auto c = client_->take_idle(pool)) {
     ++pool.active;
     conn_ = std::move(c);
@@ -439,23 +493,41 @@ void operation::acquire() {
     ++pool.active;
     return connect();
   }
-  schedule_deadline();  // the total deadline runs while queued
   in_queue_ = true;
   granted_ = false;
   queue_pos_ = pool.waiters.insert(pool.waiters.end(), this);
-  wait_timer_.expires_at(steady::time_point::max());
-  wait_timer_.async_wait([self = shared_from_this()](error_code) { self->on_granted(); });
+  // One wait, until the total deadline: a queued request holds no other pending operation.
+  wait_until(total_deadline_, [self = shared_from_this()](error_code) { self->on_granted(); });
+}
+
+// Makes deadline_timer_ wait until `t` for `handler` (a pending deadline wait is superseded); it
+// wakes early when interrupt() or grant() cancels it.
+template <class Handler>
+void operation::wait_until(steady::time_point t, Handler&& handler) {
+  ++wait_id_;
+  timer_expiry_ = steady::time_point::max();  // the next schedule_deadline() re-arms the timer
+  waiting_ = true;
+  deadline_timer_.expires_at(t);
+  deadline_timer_.async_wait(std::forward<Handler>(handler));
 }
 
 void operation::on_granted() {
+  waiting_ = false;
   if (done_) return;
   if (!granted_) {  // woken by cancellation or the total deadline
+    if (!cancelled_ && !timeout_kind_ && steady::now() >= total_deadline_) {
+      timeout_kind_ = "total";
+      timeout_limit_ = timeouts_.total;
+      interrupt();  // leaves the queue
+    }
     if (interrupted()) return;
-    return acquire();  // spurious wake-up: wait again
+    // Spurious wake-up: wait again.
+    return wait_until(total_deadline_,
+                      [self = shared_from_this()](error_code) { self->on_granted(); });
   }
   granted_ = false;
   if (cancelled_ || timeout_kind_) {
-    client_->release(key_, std::move(conn_), true);  // untouched: give it to the next in line
+    client_->release(*pool_, std::move(conn_), true);  // untouched: give it to the next in line
     interrupted();
     return;
   }
@@ -472,7 +544,7 @@ void operation::connect() {
   conn_ = std::make_unique<connection>(client_->ex);
   const std::string& host = proxy_ ? proxy_->host : url_.host;
   const std::string& port = proxy_ ? proxy_->port : url_.port;
-  if (!resolver_) resolver_.emplace(client_->ex);
+  if (!resolver_) resolver_ = std::make_unique<tcp::resolver>(client_->ex);
   resolver_->async_resolve(
       host, port, [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
         self->on_resolved(ec, r);
@@ -513,21 +585,23 @@ void operation::on_connected(error_code ec) {
 void operation::proxy_connect() {
   bool v6 = url_.host.find(':') != std::string::npos;
   std::string authority = (v6 ? "[" + url_.host + "]" : url_.host) + ":" + url_.port;
-  proxy_request_ = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+  proxy_exchange_ = std::make_unique<proxy_exchange>();
+  auto& request = proxy_exchange_->request;
+  request = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
   if (!proxy_->credentials.empty()) {
     std::string encoded(beast::detail::base64::encoded_size(proxy_->credentials.size()), '\0');
     encoded.resize(beast::detail::base64::encode(encoded.data(), proxy_->credentials.data(),
                                                  proxy_->credentials.size()));
-    proxy_request_ += "Proxy-Authorization: Basic " + encoded + "\r\n";
+    request += "Proxy-Authorization: Basic " + encoded + "\r\n";
   }
-  proxy_request_ += "\r\n";
-  asio::async_write(conn_->socket, asio::buffer(proxy_request_),
+  request += "\r\n";
+  asio::async_write(conn_->socket, asio::buffer(request),
                     [self = shared_from_this()](error_code ec, std::size_t) {
                       if (self->interrupted()) return;
                       if (ec)
                         return self->fail(errc::connect_failed,
                                           "proxy closed the connection: " + ec.message());
-                      auto& p = self->proxy_parser_.emplace();
+                      auto& p = self->proxy_exchange_->parser;
                       p.skip(true);  // a 2xx to CONNECT has no body, whatever its headers say
                       bhttp::async_read_header(
                           self->conn_->socket, self->conn_->buffer, p,
@@ -539,7 +613,7 @@ void operation::on_proxy_response(error_code ec) {
   if (interrupted()) return;
   std::string via = " via proxy " + proxy_->host + ":" + proxy_->port;
   if (ec) return fail(errc::connect_failed, "no answer to CONNECT" + via + ": " + ec.message());
-  auto& head = proxy_parser_->get();
+  auto& head = proxy_exchange_->parser.get();
   int status = static_cast<int>(head.result_int());
   if (status < 200 || status > 299)
     return fail(errc::connect_failed, "proxy refused CONNECT to " + url_.host + ":" + url_.port +
@@ -547,13 +621,15 @@ void operation::on_proxy_response(error_code ec) {
                                           std::string(head.reason()));
   if (conn_->buffer.size() != 0)
     return fail(errc::protocol, "proxy sent bytes after its CONNECT answer" + via);
-  proxy_parser_.reset();
+  proxy_exchange_.reset();
   if (url_.scheme == "https") return handshake();
   send();
 }
 
 void operation::handshake() {
-  auto& tls = conn_->tls.emplace(std::move(conn_->socket), *client_->tls_ctx);
+  conn_->tls =
+      std::make_unique<ssl::stream<tcp::socket>>(std::move(conn_->socket), *client_->tls_ctx);
+  auto& tls = *conn_->tls;
   SSL* native = tls.native_handle();
   bool ip = is_ip_literal(url_.host);
   if (!ip) SSL_set_tlsext_host_name(native, url_.host.c_str());
@@ -596,7 +672,7 @@ void operation::send() {
   phase_deadline_ = timeouts_.first_byte.count() > 0 ? steady::now() + timeouts_.first_byte
                                                      : steady::time_point::max();
   schedule_deadline(wake_by);
-  auto& p = parser_.emplace();
+  auto& p = conn_->parser.emplace();
   p.header_limit(64 * 1024);
   streaming_ = false;
   filled_ = 0;
@@ -629,22 +705,40 @@ void operation::on_written(error_code ec) {
 
 // Parses everything conn_->buffer holds (head, then as many body pieces as are there), hands the
 // body over once per socket read, and reads again only when the parser needs more bytes.
+// A whole (non-streamed) body is parsed straight into Response::body: no chunk, no copy. Body
+// bytes never outnumber the input bytes, so room for buffer.size() more always suffices.
 void operation::parse() {
-  auto& p = *parser_;
+  auto& p = *conn_->parser;
   auto& body = p.get().body();
   while (!p.is_done() && conn_->buffer.size() != 0) {
     const bool had_head = p.is_header_done();
+    std::size_t room = 0, whole_size = 0;
     if (had_head) {
-      body.data = conn_->chunk.data() + filled_;
-      body.size = conn_->chunk.size() - filled_;
+      room = conn_->buffer.size();
+      if (streaming_) {
+        conn_->reserve_chunk(filled_ + room, filled_);
+        room = conn_->chunk_capacity - filled_;
+        body.data = conn_->chunk.get() + filled_;
+      } else {
+        whole_size = response_.body.size();
+        response_.body.resize(whole_size + room);
+        body.data = response_.body.data() + whole_size;
+      }
+      body.size = room;
       body.more = true;
     }
     error_code ec;
     std::size_t used = p.put(conn_->buffer.data(), ec);
     conn_->buffer.consume(used);
-    if (had_head) filled_ = conn_->chunk.size() - body.size;
+    if (had_head) {
+      if (streaming_)
+        filled_ += room - body.size;
+      else
+        response_.body.resize(whole_size + (room - body.size));
+    }
     if (ec == bhttp::error::need_buffer) {  // the chunk buffer is full
-      if (filled_ == 0) return fail(errc::protocol, "malformed response body: " + ec.message());
+      if (filled_ == 0 && used == 0)
+        return fail(errc::protocol, "malformed response body: " + ec.message());
       deliver();
       if (interrupted()) return;
       continue;
@@ -661,13 +755,24 @@ void operation::parse() {
 }
 
 void operation::read_more() {
-  if (parser_->is_header_done()) arm_phase("idle", timeouts_.idle);
-  // Read up to 16 KiB at a time (Beast's read_size would start at 512 bytes): a whole small
-  // response, or several SSE events, per system call.
+  if (conn_->parser->is_header_done()) arm_phase("idle", timeouts_.idle);
+  // Read read_size bytes (4 KiB at first: a whole small response, or several SSE events, per
+  // system call), or what the buffer already has room for; a read that fills it doubles the
+  // next one, up to 64 KiB.
   auto& b = conn_->buffer;
-  std::size_t room = std::min({std::max<std::size_t>(chunk_size, b.capacity() - b.size()),
-                               std::size_t{64 * 1024}, b.max_size() - b.size()});
+  if (!conn_->tls && b.size() == 0 && !conn_->parser->got_some()) {
+    // Waiting for the response head, which may take seconds (the model is thinking): the read
+    // buffer is freed meanwhile and allocated, right-sized, when the first bytes are readable.
+    // (Also one system call fewer than async_read_some's speculative read.)
+    if (b.capacity() != 0) b.shrink_to_fit();
+    conn_->socket.async_wait(tcp::socket::wait_read,
+                             [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+    return;
+  }
+  std::size_t room = std::min(
+      {std::max(conn_->read_size, b.capacity() - b.size()), max_read, b.max_size() - b.size()});
   if (room == 0) return fail(errc::protocol, "response head larger than the read buffer");
+  read_room_ = room;
   auto buffers = conn_->buffer.prepare(room);
   conn_->visit([&](auto& s) {
     s.async_read_some(buffers, [self = shared_from_this()](error_code ec, std::size_t n) {
@@ -676,17 +781,32 @@ void operation::read_more() {
   });
 }
 
+void operation::on_readable(error_code ec) {
+  if (interrupted()) return;
+  if (ec) return fail_read(ec);
+  read_room_ = std::min(conn_->read_size, max_read);
+  std::size_t n = conn_->socket.read_some(conn_->buffer.prepare(read_room_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    conn_->socket.async_wait(tcp::socket::wait_read,
+                             [self = shared_from_this()](error_code e) { self->on_readable(e); });
+    return;
+  }
+  on_read(ec, n);
+}
+
 void operation::on_read(error_code ec, std::size_t n) {
   if (interrupted()) return;
   if (!ec) {
     conn_->buffer.commit(n);
+    if (n == read_room_ && conn_->read_size < max_read)
+      conn_->read_size = std::min(conn_->read_size * 2, max_read);
     return parse();
   }
   if (ec == asio::error::eof) {
     // As Beast's read: the end of the stream may complete a body delimited by closing.
-    if (!parser_->got_some()) return fail_read(bhttp::error::end_of_stream);
+    if (!conn_->parser->got_some()) return fail_read(bhttp::error::end_of_stream);
     ec = {};
-    parser_->put_eof(ec);
+    conn_->parser->put_eof(ec);
     if (ec) return fail_read(ec);
     return on_done();
   }
@@ -695,18 +815,14 @@ void operation::on_read(error_code ec, std::size_t n) {
 
 void operation::deliver() {
   if (filled_ == 0) return;
-  std::string_view chunk(conn_->chunk.data(), filled_);
+  std::string_view chunk(conn_->chunk.get(), filled_);
   filled_ = 0;
-  if (streaming_) {
-    delivered_ = true;
-    if (stream_->on_data) stream_->on_data(chunk);
-  } else {
-    response_.body.append(chunk);
-  }
+  delivered_ = true;
+  if (stream_->on_data) stream_->on_data(chunk);
 }
 
 void operation::fail_read(error_code ec) {
-  if (!parser_->is_header_done()) {
+  if (!conn_->parser->is_header_done()) {
     if (retry_transport(ec)) return;
     if (is_closed_error(ec))
       return fail(errc::connection_closed, "the connection closed before the response head");
@@ -726,7 +842,8 @@ void operation::fail_read(error_code ec) {
 
 // The head arrived: records it and decides where the body goes. False when interrupted.
 bool operation::on_head() {
-  auto& head = parser_->get();
+  auto& parser = *conn_->parser;
+  auto& head = parser.get();
   response_.status = static_cast<int>(head.result_int());
   response_.headers.clear();
   response_.headers.reserve(16);
@@ -735,31 +852,34 @@ bool operation::on_head() {
   bool ok = response_.status >= 200 && response_.status <= 299;
   streaming_ = stream_ && ok;
   if (streaming_) {
-    parser_->body_limit(boost::none);
+    parser.body_limit(boost::none);
     if (stream_->on_headers) {
       stream_->on_headers(response_);
       if (interrupted()) return false;
     }
   } else {
-    parser_->body_limit(whole_body_limit);
+    parser.body_limit(whole_body_limit);
+    // A stated length is reserved at once (within reason: the header may lie).
+    if (auto n = parser.content_length(); n && *n <= chunk_size * 64)
+      response_.body.reserve(static_cast<std::size_t>(*n));
   }
   return true;
 }
 
 void operation::on_done() {
   phase_deadline_ = steady::time_point::max();
-  bool keep = parser_->keep_alive() && conn_->buffer.size() == 0;
-  client_->release(key_, std::move(conn_), keep);
-  parser_.reset();
+  bool keep = conn_->parser->keep_alive() && conn_->buffer.size() == 0;
+  conn_->parser.reset();
+  client_->release(*pool_, std::move(conn_), keep);
   int status = response_.status;
-  if (!delivered_ && req_.retry && RetryPolicy::retryable_status(status) &&
-      (!req_.should_retry || req_.should_retry(status, response_.headers, response_.body))) {
+  if (!delivered_ && retry_ && RetryPolicy::retryable_status(status) &&
+      (!should_retry_ || should_retry_(status, response_.headers, response_.body))) {
     Error e;
     e.code = status == 429 ? errc::rate_limited : errc::server;
     e.status = status;
     e.retry_after =
         parse_retry_after(response_.header("retry-after-ms"), response_.header("retry-after"));
-    if (auto delay = req_.retry->next_delay(attempt_, e, client_->rng())) {
+    if (auto delay = retry_->next_delay(attempt_, e, client_->rng())) {
       if (steady::now() + *delay < total_deadline_) return backoff(*delay);
     }
   }
@@ -772,9 +892,9 @@ void operation::backoff(milliseconds delay) {
   response_ = Response{};
   timeout_kind_ = nullptr;
   phase_deadline_ = steady::time_point::max();
-  schedule_deadline();  // the total deadline runs while backing off
-  wait_timer_.expires_after(delay);
-  wait_timer_.async_wait([self = shared_from_this()](error_code) {
+  // The callers checked that the delay ends before the total deadline.
+  wait_until(steady::now() + delay, [self = shared_from_this()](error_code) {
+    self->waiting_ = false;
     if (self->done_ || self->interrupted()) return;
     self->acquire();
   });
@@ -785,12 +905,11 @@ void operation::backoff(milliseconds delay) {
 // retry policy.
 bool operation::retry_transport(error_code ec) {
   if (delivered_ || cancelled_ || done_) return false;
-  bool nothing_received = !parser_ || !parser_->got_some();
+  bool nothing_received = !conn_ || !conn_->parser || !conn_->parser->got_some();
   if (conn_ && conn_->reused && nothing_received && is_closed_error(ec)) {
     // The server closed an idle connection as we reused it: not the request's fault.
-    client_->release(key_, std::move(conn_), false);
+    client_->release(*pool_, std::move(conn_), false);
     ++client_->counters.discarded;
-    parser_.reset();
     acquire();
     return true;
   }
@@ -844,10 +963,10 @@ void operation::interrupt() {
   if (conn_) conn_->close();
   phase_deadline_ = steady::time_point::max();
   if (in_queue_) {
-    client_->pools[key_].waiters.erase(queue_pos_);
+    pool_->waiters.erase(queue_pos_);
     in_queue_ = false;
   }
-  wait_timer_.cancel();
+  if (waiting_) deadline_timer_.cancel();
 }
 
 bool operation::interrupted() {
@@ -877,17 +996,16 @@ void operation::fail(error_code code, std::string message) {
   if (done_) return;
   if (conn_) {
     if (conn_->established) ++client_->counters.discarded;
-    client_->release(key_, std::move(conn_), false);
+    client_->release(*pool_, std::move(conn_), false);
   }
-  parser_.reset();
   // Retry per policy: connect failures and first-byte timeouts, closed connections before any
   // body byte; never TLS verification, protocol errors, cancellation or the total deadline.
   bool retryable = code == errc::connect_failed || code == errc::connection_closed ||
                    (code == errc::timeout && timeout_kind_ != nullptr &&
                     std::string_view(timeout_kind_) != "total");
-  if (req_.retry && retryable && !delivered_ && !cancelled_) {
+  if (retry_ && retryable && !delivered_ && !cancelled_) {
     Error e = make_error(code, message);
-    if (auto delay = req_.retry->next_delay(attempt_, e, client_->rng())) {
+    if (auto delay = retry_->next_delay(attempt_, e, client_->rng())) {
       if (steady::now() + *delay < total_deadline_) return backoff(*delay);
     }
   }
@@ -898,7 +1016,7 @@ void operation::fail(error_code code, std::string message) {
 void operation::complete(error_code ec, std::string message) {
   done_ = true;
   if (in_queue_) {
-    client_->pools[key_].waiters.erase(queue_pos_);
+    pool_->waiters.erase(queue_pos_);
     in_queue_ = false;
   }
   if (resolver_) resolver_->cancel();
@@ -907,14 +1025,14 @@ void operation::complete(error_code ec, std::string message) {
     timer_expiry_ = steady::time_point::max();
     deadline_timer_.cancel();
   }
-  wait_timer_.cancel();
+  if (waiting_) deadline_timer_.cancel();
   // Detach from the slot now: the handler (and the cancellation signal it carries) may be freed
   // as soon as it runs, after which ~operation must not touch that slot again.
   if (slot_.is_connected()) slot_.clear();
   slot_ = {};
   if (ec) {
     if (!url_.host.empty()) message += " (" + where() + ")";
-    response_.error = make_error(ec, redact_secrets(message, req_.secrets));
+    response_.error = make_error(ec, redact_secrets(message, secrets_));
     response_.error.status = response_.status;
   }
   auto call = [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {
@@ -951,17 +1069,16 @@ PoolStats Client::stats() const noexcept {
 
 void Client::do_request(Request req, std::shared_ptr<StreamHandler> stream,
                         asio::any_completion_handler<void(error_code, Response)> handler) {
-  auto op = std::make_shared<detail::operation>(impl_, std::move(req), std::move(stream),
-                                                std::move(handler));
+  auto op = std::make_shared<detail::operation>(impl_, std::move(stream), std::move(handler));
   // On the client's own thread the request starts now (its completion is then posted: never
   // inside the initiating call); from elsewhere it starts on the executor.
   if (detail::running_in(impl_->ex)) {
     op->initiating_ = true;
-    op->start();
+    op->start(std::move(req));
     op->initiating_ = false;
     return;
   }
-  asio::post(impl_->ex, [op] { op->start(); });
+  asio::post(impl_->ex, [op, req = std::move(req)]() mutable { op->start(std::move(req)); });
 }
 
 Response request(Request req, ClientOptions options, Error& error) {
