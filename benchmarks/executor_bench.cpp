@@ -15,8 +15,12 @@
 
 #include <malloc.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <memory>
 #include <string>
+#include <string_view>
 
 #if defined(CHORUS_HAVE_FAKE_LLM)
 #include "fake_llm.hpp"
@@ -42,26 +46,35 @@ class InstantProvider : public Provider {
   std::size_t peak_target = 0;
 
  protected:
-  void do_complete(ChatRequest req, DeltaHandler,
-                   asio::any_completion_handler<complete_signature> handler) override {
+  // An instant call makes its response when it completes, as a real provider does (carrying a
+  // 560-byte ChatResponse through the queue cost 4 moves per call: the benchmark's cost, not the
+  // engine's).
+  static ChatResponse reply(std::string model) {
     ChatResponse r;
     r.content = "ok";
-    r.model = std::move(req.config.model);
+    r.model = std::move(model);
     r.usage.prompt_tokens = 3;
     r.usage.completion_tokens = 1;
     r.usage.total_tokens = 4;
     r.cost = 5e-6;
+    return r;
+  }
+  void do_complete(ChatRequest req, DeltaHandler,
+                   asio::any_completion_handler<complete_signature> handler) override {
     if (delay_.count() == 0) {
-      asio::post(ex_, [h = std::move(handler), r = std::move(r)]() mutable {
-        std::move(h)(error_code{}, std::move(r));
+      asio::post(ex_, [h = std::move(handler), m = std::move(req.config.model)]() mutable {
+        std::move(h)(error_code{}, reply(std::move(m)));
       });
       return;
     }
     ++in_flight;
     if (in_flight > peak) peak = in_flight;
     if (peak_target && in_flight == peak_target && on_peak) on_peak();
+    // A delayed call holds its response while it waits, as a waiting HTTP request holds its own
+    // state (part of BM_MemoryPerConcurrentRuns' figure, comparable with earlier ones).
     auto timer = std::make_shared<asio::steady_timer>(ex_, delay_);
-    timer->async_wait([this, timer, h = std::move(handler), r = std::move(r)](error_code) mutable {
+    timer->async_wait([this, timer, h = std::move(handler),
+                       r = reply(std::move(req.config.model))](error_code) mutable {
       --in_flight;
       std::move(h)(error_code{}, std::move(r));
     });
@@ -130,8 +143,8 @@ void BM_EngineOverheadPerNode_Llm(benchmark::State& state) {
 void BM_EngineOverheadPerNode_Transform(benchmark::State& state) {
   engine_overhead(state, "transform");
 }
-BENCHMARK(BM_EngineOverheadPerNode_Llm)->Arg(10)->Arg(100);
-BENCHMARK(BM_EngineOverheadPerNode_Transform)->Arg(10)->Arg(100);
+BENCHMARK(BM_EngineOverheadPerNode_Llm)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_EngineOverheadPerNode_Transform)->Arg(10)->Arg(100)->Arg(1000);
 
 // Heap held per in-flight run: 3-node workflow (in -> llm -> out), calls that last 2 s, measured
 // when every run has its call in flight.
@@ -208,6 +221,41 @@ void BM_EndToEndPerLlmNode(benchmark::State& state) {
 BENCHMARK(BM_EndToEndPerLlmNode)->Arg(0)->Arg(1)->ArgName("stream")->Unit(benchmark::kMillisecond);
 #endif
 
+// `executor_bench --runs=N --nodes=M [--kind=llm|transform]`: N runs of an M-node chain and no
+// benchmark, for instruction counts (`valgrind --tool=callgrind`): the difference between two N
+// divided by the runs and the nodes (M + 2) is the engine's instructions per node, stable on a
+// loaded machine where times are not.
+int run_for_profile(int runs, int nodes, std::string_view kind) {
+  asio::io_context ctx;
+  auto registry = std::make_shared<ProviderRegistry>();
+  registry->add(std::make_shared<InstantProvider>(ctx.get_executor()));
+  Executor ex(ctx.get_executor(), registry);
+  auto wf = chain(nodes, kind, "instant", "m");
+  int ok = 0;
+  for (int i = 0; i < runs; ++i) {
+    ex.async_run(wf, "hello", RunOptions{}, [&](error_code ec, RunResult) { ok += !ec; });
+    ctx.run();
+    ctx.restart();
+  }
+  std::printf("%d/%d runs of %d %s nodes succeeded\n", ok, runs, nodes, std::string(kind).c_str());
+  return ok == runs ? 0 : 1;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  int runs = -1, nodes = 10;
+  std::string_view kind = "llm";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a.starts_with("--runs=")) runs = std::atoi(argv[i] + 7);
+    if (a.starts_with("--nodes=")) nodes = std::atoi(argv[i] + 8);
+    if (a.starts_with("--kind=")) kind = a.substr(7);
+  }
+  if (runs >= 0) return run_for_profile(runs, nodes, kind);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

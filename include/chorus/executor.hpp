@@ -101,6 +101,18 @@ struct RunOptions {
   std::chrono::milliseconds retry_max_delay{20'000};
   /// maxTokens assumed for the budget of an llm call whose node sets none.
   std::int64_t default_max_tokens = 4096;
+
+  /// Resumes an interrupted run of the same document: node id -> the NodeResult an earlier run
+  /// recorded for it (an entry of RunResult::nodes, or the `result` of the node's last terminal
+  /// event). A top-level node whose entry is `succeeded` or `skipped` is not run again: its
+  /// recorded output, status, usage and cost are taken as they are (they count in the run's
+  /// totals and budgets), it emits one node_finished / node_skipped event with `resumed` set, and
+  /// scheduling goes on as if it had just finished. Entries with another status are run again.
+  /// A node on a loop's cycle is resumed only with its whole cycle, when the loop node's entry
+  /// says it exited (`route` "exit"); a map body only with its map node, when the map completed
+  /// (then every body entry is taken as is). An id that is not a node of the workflow fails the
+  /// run with errc::invalid_argument naming it. See docs/executor.md#resuming-a-run.
+  std::map<std::string, NodeResult> resume;
 };
 
 namespace detail {

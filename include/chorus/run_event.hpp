@@ -56,9 +56,13 @@ struct CHORUS_API NodeResult {
   std::string provider;                  ///< Provider id that produced the output (LLM nodes).
   std::string model;                     ///< Model that produced the output (LLM nodes).
   int iterations = 0;                    ///< How many times the node ran.
+  /// The branch its last run took: a router's label, a loop's "continue" or "exit"; empty for
+  /// other kinds (and for a router or loop that failed or never ran). Lets a resumed run
+  /// (RunOptions::resume) follow the same branches without running the node again.
+  std::string route;
 
   /// {"status","output","usage","cost","latencyMs","attempts","error","provider","model",
-  /// "iterations"}; `cost` and `error` are null when unknown / absent.
+  /// "iterations"} plus "route" when set; `cost` and `error` are null when unknown / absent.
   boost::json::object to_json() const;
   /// Parses to_json()'s shape back; unknown fields are ignored. Throws chorus::Exception
   /// (invalid_argument, naming the field) on a malformed value.
@@ -117,9 +121,13 @@ struct CHORUS_API RunEvent {
   const NodeResult* result = nullptr;     ///< node_finished, node_failed, node_skipped.
   const RunResult* run_result = nullptr;  ///< run_finished.
   std::string_view status;                ///< Terminal events: the node's / run's status name.
+  /// node_finished / node_skipped / node_failed of a node taken from RunOptions::resume (not
+  /// run again; no node_started precedes it).
+  bool resumed = false;
 
   /// camelCase JSON: {"type","runId","seq","timeMs", then per type "nodeId","nodeType","text",
-  /// "attempt","iteration","item","provider","model","delayMs","status","error","result"}.
+  /// "attempt","iteration","item","provider","model","delayMs","status","resumed","error",
+  /// "result"}.
   /// Fields that do not apply are omitted. See docs/events.md for each type.
   boost::json::object to_json() const;
 };

@@ -63,6 +63,29 @@ void StopSignal::unsubscribe(std::uint64_t id) {
 
 namespace detail {
 
+// What every run of one validated document shares: node indices per edge (the document stores
+// ids), and the nodes in id order (the order of RunResult::nodes, filled with hints in O(1)).
+struct RunPlan {
+  std::vector<std::size_t> edge_source, edge_target;
+  std::vector<std::size_t> by_id;
+
+  explicit RunPlan(const Workflow& wf) {
+    const auto& edges = wf.edges();
+    edge_source.resize(edges.size());
+    edge_target.resize(edges.size());
+    for (std::size_t e = 0; e < edges.size(); ++e) {
+      edge_source[e] = wf.node_index(edges[e].source);
+      edge_target[e] = wf.node_index(edges[e].target);
+    }
+    const auto& nodes = wf.nodes();
+    by_id.resize(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      by_id[i] = i;
+    std::sort(by_id.begin(), by_id.end(),
+              [&](std::size_t a, std::size_t b) { return nodes[a].id < nodes[b].id; });
+  }
+};
+
 class executor_state {
  public:
   executor_state(asio::any_io_executor e, std::shared_ptr<ProviderRegistry> p)
@@ -72,21 +95,32 @@ class executor_state {
   std::shared_ptr<ProviderRegistry> providers;
   std::shared_ptr<CallGate> gate;  // only touched on ex
 
-  // Workflows already validated (shared documents run many times are validated once).
-  bool validated(const std::shared_ptr<const Workflow>& wf) {
+  // Workflows already validated, with their plan (shared documents run many times are validated
+  // and planned once). Null when `wf` was not validated yet.
+  std::shared_ptr<const RunPlan> validated(const std::shared_ptr<const Workflow>& wf) {
     std::lock_guard lock(mutex);
     auto it = validated_.find(wf.get());
-    return it != validated_.end() && it->second.lock() == wf;
+    if (it == validated_.end() || it->second.first.lock() != wf) return nullptr;
+    return it->second.second;
   }
-  void remember(const std::shared_ptr<const Workflow>& wf) {
+  std::shared_ptr<const RunPlan> remember(const std::shared_ptr<const Workflow>& wf) {
+    auto plan = std::make_shared<const RunPlan>(*wf);
     std::lock_guard lock(mutex);
-    if (validated_.size() > 1024) validated_.clear();
-    validated_[wf.get()] = wf;
+    if (validated_.size() >= sweep_at_) {  // documents run once (copied per run) expire
+      std::erase_if(validated_, [](const auto& kv) { return kv.second.first.expired(); });
+      if (validated_.size() > 1024) validated_.clear();
+      sweep_at_ = std::max<std::size_t>(64, 2 * validated_.size());
+    }
+    validated_[wf.get()] = {wf, plan};
+    return plan;
   }
 
  private:
   std::mutex mutex;
-  std::map<const Workflow*, std::weak_ptr<const Workflow>> validated_;
+  std::map<const Workflow*,
+           std::pair<std::weak_ptr<const Workflow>, std::shared_ptr<const RunPlan>>>
+      validated_;
+  std::size_t sweep_at_ = 64;
 };
 
 }  // namespace detail
@@ -176,12 +210,42 @@ struct MapRun {
 
 struct LlmCall;
 
+// What a run keeps of its RunOptions: the limits go into its CallGate and `resume` into
+// RunState::resume when it starts, so a waiting run holds only these (docs/benchmarks.md, memory
+// per run).
+struct RunSettings {
+  std::function<void(const RunEvent&)> on_event;
+  std::shared_ptr<StopSignal> stop;
+  std::optional<double> max_cost_usd;
+  std::optional<std::int64_t> max_tokens;
+  std::map<std::string, std::string> api_keys;
+  std::string run_id;
+  std::chrono::milliseconds retry_base_delay{0}, retry_max_delay{0};
+  std::int64_t default_max_tokens = 0;
+  bool stream_tokens = true;
+};
+
+// The parts of RunOptions used once, when the run starts.
+struct RunSetup {
+  std::size_t max_concurrency = 0;
+  std::map<std::string, std::size_t> provider_concurrency;
+  std::map<std::string, RateLimit> rate_limits;
+  std::map<std::string, NodeResult> resume;
+};
+
+// RunOptions::resume, and its records by node index (null: none).
+struct Resume {
+  std::map<std::string, NodeResult> records;
+  std::vector<const NodeResult*> by_node;
+};
+
 struct RunState : std::enable_shared_from_this<RunState> {
   std::shared_ptr<detail::executor_state> exec;
   std::shared_ptr<const Workflow> wf;
   const Graph* g = nullptr;
+  std::shared_ptr<const detail::RunPlan> plan;
   std::string input;
-  RunOptions opts;
+  RunSettings opts;
   // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses forever.
   std::optional<asio::any_completion_handler<Executor::run_signature>> handler;
   std::uint64_t stop_subscription = 0;
@@ -190,9 +254,20 @@ struct RunState : std::enable_shared_from_this<RunState> {
   std::uint64_t seq = 0;
   std::uint64_t tick = 0;
   std::unique_ptr<Scope> top;
-  // Per node, created at its first terminal outcome (null: not touched yet). A NodeResult is
+  // Per node, created at its first terminal outcome (empty: not touched yet). A NodeResult is
   // large and most nodes of a waiting run have none yet (docs/benchmarks.md, memory per run).
-  std::vector<std::unique_ptr<NodeResult>> results;
+  // Each is already the node of RunResult::nodes it ends in: the result moves there without a
+  // copy or another allocation.
+  using ResultMap = std::map<std::string, NodeResult>;
+  std::vector<ResultMap::node_type> results;
+  NodeResult& new_result(std::size_t i) {
+    ResultMap one;
+    one.try_emplace(node(i).id);
+    results[i] = one.extract(one.begin());
+    return results[i].mapped();
+  }
+  // Absent when the run resumes nothing.
+  std::unique_ptr<Resume> resume;
 
   std::vector<std::pair<Scope*, std::size_t>> ready;
   std::vector<Scope*> dirty;
@@ -285,8 +360,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
     dirty.push_back(&s);
   }
 
-  std::size_t src(std::size_t e) const { return wf->node_index(edge(e).source); }
-  std::size_t dst(std::size_t e) const { return wf->node_index(edge(e).target); }
+  std::size_t dst(std::size_t e) const { return plan->edge_target[e]; }
 
   void check_ready(Scope& s, std::size_t i) {
     NodeSlot& slot = s.nodes[i];
@@ -316,9 +390,8 @@ struct RunState : std::enable_shared_from_this<RunState> {
     slot.state = NState::running;
   }
 
-  std::vector<std::size_t> edge_source;  // cached node index per edge
   std::vector<std::string_view> inputs_scratch;
-  std::size_t src_cached(std::size_t e) const { return edge_source[e]; }
+  std::size_t src_cached(std::size_t e) const { return plan->edge_source[e]; }
 
   void drain() {
     if (draining) return;
@@ -380,6 +453,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
   }
 
   void skip(Scope& s, std::size_t i) {
+    if (resume && &s == top.get() && try_resume(s, i)) return;
     Outcome o;
     o.status = NodeStatus::skipped;
     o.has_output = false;
@@ -467,11 +541,16 @@ struct RunState : std::enable_shared_from_this<RunState> {
   }
 
   void start_node(Scope& s, std::size_t i);
+  bool try_resume(Scope& s, std::size_t i);
+  bool resume_outcome(std::size_t i, const NodeResult& rec, Outcome& o) const;
+  void resume_node(Scope& s, std::size_t i, const Outcome& o);
+  void resume_record(Scope& s, std::size_t i, const NodeResult& rec);
+  void resume_body(Scope& s, std::size_t map_node);
   void start_llm(Scope& s, std::size_t i, std::string joined);
   void start_router_classify(Scope& s, std::size_t i, std::string joined);
   void start_map(Scope& s, std::size_t i, std::string joined);
   void launch_items(Scope& s, std::size_t i);
-  void finish_node(Scope& s, std::size_t i, Outcome o);
+  void finish_node(Scope& s, std::size_t i, Outcome&& o);
   void record(Scope& s, std::size_t i, const Outcome& o, const std::string* output = nullptr);
   void fire(Scope& s, std::size_t i, const Outcome& o);
   void stop(RunStatus status, Error error);
@@ -492,16 +571,24 @@ int RunState::iteration_of(const Scope& s, std::size_t i) const {
 // ---------------------------------------------------------------------------------------------
 // LLM calls: retries, fallbacks, limits, budgets, streaming, cancellation.
 
-struct Target {
-  std::string provider;
-  std::string model;
+// The provider/model pairs a call may try, in order: views of the node's data (the document
+// outlives the run), so starting a call copies no strings.
+struct Targets {
+  const std::string* provider = nullptr;
+  const std::string* model = nullptr;
+  const std::vector<ModelRef>* fallbacks = nullptr;
+  std::size_t size() const { return 1 + (fallbacks ? fallbacks->size() : 0); }
+};
+struct TargetRef {
+  const std::string& provider;
+  const std::string& model;
 };
 
 struct LlmCall : std::enable_shared_from_this<LlmCall> {
   std::shared_ptr<RunState> run;
   Scope* scope = nullptr;
   std::size_t node = 0;
-  std::vector<Target> targets;
+  Targets targets;
   std::size_t target = 0;
   int attempt_in_target = 0;  // attempts made on the current target
   int retries = 0;
@@ -509,7 +596,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   // The request; released once the last possible attempt took it (a waiting call holds none).
   std::unique_ptr<ChatRequest> base = std::make_unique<ChatRequest>();
   std::int64_t max_tokens = 0;
-  std::int64_t prompt_estimate = 0;
+  std::int64_t prompt_estimate = -1;  // computed when a limit or budget needs it
   // By reference: a ChatResponse is large; moving it through every layer showed in profiles.
   std::function<void(LlmCall&, error_code, ChatResponse&)> on_done;
 
@@ -555,7 +642,23 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   std::int64_t reserved_tokens = 0;
   std::shared_ptr<Provider> provider;
 
-  const Target& current() const { return targets[target]; }
+  TargetRef current() const {
+    if (target == 0) return {*targets.provider, *targets.model};
+    const ModelRef& f = (*targets.fallbacks)[target - 1];
+    return {f.provider, f.model};
+  }
+
+  // Tokens of the prompt (system + messages) by sim::estimate_tokens; the request is still held
+  // whenever this is needed (before the last attempt's call takes it).
+  std::int64_t estimate() {
+    if (prompt_estimate < 0) {
+      prompt_estimate = base ? sim::estimate_tokens(base->config.system_prompt) : 0;
+      if (base)
+        for (const Message& m : base->messages)
+          prompt_estimate += sim::estimate_tokens(m.content);
+    }
+    return prompt_estimate;
+  }
 
   void start() {
     started = clock::now();
@@ -574,7 +677,8 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
       return after_failure(errc::unknown_provider, r);
     }
     phase = Phase::queued;
-    const double tokens = static_cast<double>(prompt_estimate + max_tokens);
+    const bool gated = run->gate || run->exec->gate->active();
+    const double tokens = gated ? static_cast<double>(estimate() + max_tokens) : 0.0;
     auto self = shared_from_this();
     if (run->gate) {
       granted = false;
@@ -652,11 +756,13 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
       return complete(errc::cancelled);
     }
     // Budget: reserve this call's worst case; refuse it when the run would go over.
-    const std::int64_t worst_tokens = prompt_estimate + max_tokens;
+    const bool budgeted = run->opts.max_tokens || run->opts.max_cost_usd;
+    const std::int64_t prompt_tokens = budgeted ? estimate() : 0;
+    const std::int64_t worst_tokens = budgeted ? prompt_tokens + max_tokens : 0;
     double worst_cost = 0;
     if (run->opts.max_cost_usd) {
       if (auto p = price())
-        worst_cost = static_cast<double>(prompt_estimate) * p->first +
+        worst_cost = static_cast<double>(prompt_tokens) * p->first +
                      static_cast<double>(max_tokens) * p->second;
     }
     std::string over;
@@ -697,24 +803,27 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
 
     // The last possible attempt takes the request; others copy it for the next one.
     const bool last = retries == 0 && target + 1 == targets.size();
-    ChatRequest req = last ? std::move(*base) : *base;
-    if (last) base.reset();
+    ChatRequest& req = *base;
     req.config.model = current().model;
     if (auto k = run->opts.api_keys.find(current().provider); k != run->opts.api_keys.end())
       req.api_key = k->second;
+    else
+      req.api_key.clear();
     phase = Phase::calling;
     ++acc.attempts;
     auto self = shared_from_this();
     auto done = asio::bind_cancellation_slot(
-        cancel.slot(), asio::bind_executor(run->exec->ex, [self](error_code ec, ChatResponse r) {
+        cancel.slot(), asio::bind_executor(run->exec->ex, [self](error_code ec, ChatResponse&& r) {
           self->on_response(ec, r);
         }));
+    // `self` keeps this call alive until the end, even when the provider completes inline.
+    auto take = [&]() -> ChatRequest { return last ? std::move(req) : ChatRequest(req); };
     if (stream) {
       RunState* rs = run.get();
       Scope* sc = scope;
       const std::size_t n = node;
       provider->async_stream(
-          std::move(req),
+          take(),
           [rs, sc, n](const StreamDelta& d) {
             if (d.text.empty() || !rs->want_events()) return;
             RunEvent ev;
@@ -728,8 +837,9 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
           },
           std::move(done));
     } else {
-      provider->async_complete(std::move(req), std::move(done));
+      provider->async_complete(take(), std::move(done));
     }
+    if (last) base.reset();
   }
 
   void on_response(error_code ec, ChatResponse& r) {
@@ -856,9 +966,133 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Resuming (RunOptions::resume): recorded results taken instead of running nodes again.
+
+// The outcome node i's recorded result stands for, as far as scheduling needs it (status and
+// branch); false when the record cannot stand for a finished node (run it again).
+bool RunState::resume_outcome(std::size_t i, const NodeResult& rec, Outcome& o) const {
+  if (rec.status != NodeStatus::succeeded && rec.status != NodeStatus::skipped) return false;
+  o.status = rec.status;
+  o.has_output = rec.status == NodeStatus::succeeded;
+  if (rec.status == NodeStatus::skipped) return true;
+  const Node& n = node(i);
+  if (n.kind == NodeKind::router) {
+    if (!rec.route.empty()) {
+      o.route = rec.route;
+    } else {
+      // Recorded without its route: a condition router decides again on the same input (its
+      // output); a classification cannot be replayed.
+      const auto& d = std::get<RouterData>(n.data);
+      if (d.mode == RouterMode::classify) return false;
+      o.route = select_route(d, rec.output);
+      if (!o.route) return false;
+    }
+  } else if (n.kind == NodeKind::loop) {
+    if (rec.route == "exit")
+      o.loop = LoopDecision::exit_condition_met;
+    else if (rec.route == "continue")
+      o.loop = LoopDecision::continue_;
+    else
+      return false;
+  }
+  return true;
+}
+
+// Takes the record of node i as its result: slot, accounting, terminal event (resumed).
+void RunState::resume_record(Scope& s, std::size_t i, const NodeResult& rec) {
+  NodeSlot& slot = s.nodes[i];
+  slot.state = NState::done;
+  slot.status = rec.status;
+  if (rec.status == NodeStatus::succeeded) {
+    slot.has_output = true;
+    slot.output = rec.output;
+    slot.activations = std::max(1, rec.iterations);
+  }
+  NodeResult& r = new_result(i);
+  r = rec;
+  spent_tokens += r.usage.total_tokens;
+  if (r.cost) spent_cost += *r.cost;
+  if (!want_events()) return;
+  RunEvent ev;
+  ev.type = r.status == NodeStatus::succeeded ? RunEventType::node_finished
+            : r.status == NodeStatus::skipped ? RunEventType::node_skipped
+                                              : RunEventType::node_failed;
+  ev.node_id = node(i).id;
+  ev.node_type = node(i).type;
+  ev.iteration = iteration_of(s, i);
+  ev.error = r.error.code ? &r.error : nullptr;
+  ev.result = &r;
+  ev.status = to_string(r.status);
+  ev.resumed = true;
+  emit(ev);
+}
+
+// A completed map: its body does not run; every body node's record is its result, whatever its
+// status (nodes without one end as the body of a map without items: skipped).
+void RunState::resume_body(Scope& s, std::size_t map_node) {
+  for (std::size_t b = 0; b < g->map_of.size(); ++b) {
+    if (g->map_of[b] != map_node) continue;
+    const NodeResult* rec = resume->by_node[b];
+    if (!rec) continue;
+    resume_record(s, b, *rec);
+    if (node(b).kind == NodeKind::map && rec->status == NodeStatus::succeeded) resume_body(s, b);
+  }
+}
+
+void RunState::resume_node(Scope& s, std::size_t i, const Outcome& o) {
+  const bool was_draining = draining;
+  draining = true;
+  const NodeResult& rec = *resume->by_node[i];
+  resume_record(s, i, rec);
+  if (node(i).kind == NodeKind::map && rec.status == NodeStatus::succeeded) resume_body(s, i);
+  if (!stopping || o.status == NodeStatus::skipped) fire(s, i, o);
+  dirty.push_back(&s);
+  draining = was_draining;
+  drain();
+}
+
+// Node i of the top scope is about to start or be skipped: when RunOptions::resume holds a
+// usable record, takes it instead (with the whole loop cycle when i is on one) and returns true.
+bool RunState::try_resume(Scope& s, std::size_t i) {
+  const auto& recs = resume->by_node;
+  if (!recs[i]) return false;
+  Outcome o;
+  if (g->loops_of[i].empty()) {
+    if (!resume_outcome(i, *recs[i], o)) return false;
+    resume_node(s, i, o);
+    return true;
+  }
+  // On a loop's cycle: all of the cycle (the nodes sharing i's loop nodes) or nothing, and only
+  // when its loops exited.
+  const auto& loops = g->loops_of[i];
+  std::vector<std::size_t> cycle;
+  std::vector<Outcome> outcomes;
+  for (std::size_t y : g->topo_order) {
+    if (g->map_of[y] != g->map_of[i] || g->loops_of[y] != loops) continue;
+    Outcome oy;
+    if (!recs[y] || !resume_outcome(y, *recs[y], oy)) return false;
+    if (oy.loop && *oy.loop == LoopDecision::continue_) return false;
+    if (y != i && s.nodes[y].state != NState::pending) return false;
+    cycle.push_back(y);
+    outcomes.push_back(std::move(oy));
+  }
+  // Claim every member first, so edges fired among them start none of them; the loop counts
+  // give the events their last iteration.
+  for (std::size_t y : cycle) {
+    s.nodes[y].state = NState::running;
+    if (node(y).kind == NodeKind::loop && recs[y]->iterations > 0)
+      s.nodes[y].continues = recs[y]->iterations - 1;
+  }
+  for (std::size_t k = 0; k < cycle.size(); ++k)
+    resume_node(s, cycle[k], outcomes[k]);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Nodes
 
 void RunState::start_node(Scope& s, std::size_t i) {
+  if (resume && &s == top.get() && try_resume(s, i)) return;
   NodeSlot& slot = s.nodes[i];
   const Node& n = node(i);
   slot.state = NState::running;
@@ -959,9 +1193,7 @@ void RunState::start_llm(Scope& s, std::size_t i, std::string joined) {
   call->run = shared_from_this();
   call->scope = &s;
   call->node = i;
-  call->targets.push_back({d.provider, d.model});
-  for (const auto& f : d.fallbacks)
-    call->targets.push_back({f.provider, f.model});
+  call->targets = {&d.provider, &d.model, &d.fallbacks};
   call->retries = d.retries.value_or(0);
   call->stream = opts.stream_tokens && want_events();
   ModelConfig& cfg = call->base->config;
@@ -982,7 +1214,6 @@ void RunState::start_llm(Scope& s, std::size_t i, std::string joined) {
     o.error = std::move(e);
     return finish_node(s, i, std::move(o));
   }
-  call->prompt_estimate = sim::estimate_tokens(cfg.system_prompt) + sim::estimate_tokens(prompt);
   call->max_tokens = d.max_tokens.value_or(opts.default_max_tokens);
   call->base->messages.push_back(Message{Role::user, std::move(prompt)});
   call->on_done = [](LlmCall& c, error_code ec, ChatResponse& r) {
@@ -1031,14 +1262,12 @@ void RunState::start_router_classify(Scope& s, std::size_t i, std::string joined
   call->run = shared_from_this();
   call->scope = &s;
   call->node = i;
-  call->targets.push_back({d.provider, d.model});
+  call->targets = {&d.provider, &d.model, nullptr};
   ClassifyPrompt p = build_classify_prompt(d, joined);
   call->base->config.system_prompt = std::move(p.system);
   call->base->config.temperature = d.temperature.value_or(0.0);
   call->max_tokens = 64;
   call->base->config.max_tokens = 64;
-  call->prompt_estimate =
-      sim::estimate_tokens(call->base->config.system_prompt) + sim::estimate_tokens(p.user);
   call->base->messages.push_back(Message{Role::user, std::move(p.user)});
   auto text = std::make_shared<std::string>(std::move(joined));
   call->on_done = [text](LlmCall& c, error_code ec, ChatResponse& r) {
@@ -1157,9 +1386,8 @@ void RunState::launch_items(Scope& s, std::size_t i) {
 
 void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::string* output) {
   if (!output) output = &o.output;
-  const bool first = !results[i];
-  if (first) results[i] = std::make_unique<NodeResult>();
-  NodeResult& r = *results[i];
+  const bool first = results[i].empty();
+  NodeResult& r = first ? new_result(i) : results[i].mapped();
   if (first || o.status == NodeStatus::failed || r.status != NodeStatus::failed)
     r.status = o.status;
   if (o.has_output || o.status != NodeStatus::skipped) r.output = *output;
@@ -1175,6 +1403,12 @@ void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::stri
     r.provider = o.provider;
     r.model = o.model;
   }
+  if (o.status == NodeStatus::succeeded) {
+    if (o.route)
+      r.route = *o.route;
+    else if (o.loop)
+      r.route = *o.loop == LoopDecision::continue_ ? "continue" : "exit";
+  }
   if (o.status != NodeStatus::skipped && o.status != NodeStatus::cancelled) ++r.iterations;
   if (o.status == NodeStatus::cancelled && s.nodes[i].activations > 0) ++r.iterations;
 
@@ -1185,7 +1419,7 @@ void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::stri
   node_event(type, s, i, o.error.code ? &o.error : nullptr, &r, to_string(o.status));
 }
 
-void RunState::finish_node(Scope& s, std::size_t i, Outcome o) {
+void RunState::finish_node(Scope& s, std::size_t i, Outcome&& o) {
   // No draining until every consequence of this node (edges, skips) is applied: a scope must
   // not look quiet half-way through propagation.
   const bool was_draining = draining;
@@ -1234,7 +1468,8 @@ void RunState::fire(Scope& s, std::size_t i, const Outcome& o) {
       if (in_cycle(src_cached(e)) && in_cycle(dst(e)) && member(s, src_cached(e)))
         s.edges[e].state = EState::unresolved;
   }
-  std::vector<std::size_t> targets;
+  // Edges first, then their targets (a target checked early must see every edge of this node).
+  const std::uint64_t before = tick;
   for (std::size_t e : g->out_edges[i]) {
     const std::size_t to = dst(e);
     if (!member(s, to)) continue;
@@ -1257,10 +1492,11 @@ void RunState::fire(Scope& s, std::size_t i, const Outcome& o) {
     }
     s.edges[e].state = st;
     s.edges[e].fired = ++tick;
-    targets.push_back(to);
   }
-  for (std::size_t to : targets)
-    check_ready(s, to);
+  for (std::size_t e : g->out_edges[i]) {
+    // Fired by this call: a skip propagating from check_ready never fires this node's edges.
+    if (s.edges[e].fired > before && member(s, dst(e))) check_ready(s, dst(e));
+  }
 }
 
 void RunState::stop(RunStatus status, Error error) {
@@ -1287,9 +1523,8 @@ void RunState::finish_run() {
   result.run_id = opts.run_id;
   const auto& nodes = wf->nodes();
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const bool touched = results[i] != nullptr;
-    if (!touched) results[i] = std::make_unique<NodeResult>();
-    NodeResult& r = *results[i];
+    const bool touched = !results[i].empty();
+    NodeResult& r = touched ? results[i].mapped() : new_result(i);
     if (!touched) {
       // A map body whose map never ran.
       r.status = stopping ? NodeStatus::cancelled : NodeStatus::skipped;
@@ -1308,14 +1543,14 @@ void RunState::finish_run() {
   bool any_output = false;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].kind != NodeKind::output || g->map_of[i] != npos) continue;
-    if (results[i]->status != NodeStatus::succeeded) continue;
+    if (results[i].mapped().status != NodeStatus::succeeded) continue;
     if (any_output) output += "\n\n";
-    output += results[i]->output;
+    output += results[i].mapped().output;
     any_output = true;
   }
   result.output = std::move(output);
-  for (std::size_t i = 0; i < nodes.size(); ++i)
-    result.nodes.insert_or_assign(nodes[i].id, std::move(*results[i]));
+  for (std::size_t i : plan->by_id)  // in key order: each insertion is O(1) at the end
+    result.nodes.insert(result.nodes.end(), std::move(results[i]));
   result.status = stopping ? stop_status : RunStatus::succeeded;
   result.error = stopping ? stop_error : Error{};
   result.wall_time = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start);
@@ -1383,7 +1618,19 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
   run->exec = state_;
   run->wf = std::move(workflow);
   run->input = std::move(input);
-  run->opts = std::move(options);
+  RunSettings& o = run->opts;
+  o.on_event = std::move(options.on_event);
+  o.stop = std::move(options.stop);
+  o.max_cost_usd = options.max_cost_usd;
+  o.max_tokens = options.max_tokens;
+  o.api_keys = std::move(options.api_keys);
+  o.run_id = std::move(options.run_id);
+  o.retry_base_delay = options.retry_base_delay;
+  o.retry_max_delay = options.retry_max_delay;
+  o.default_max_tokens = options.default_max_tokens;
+  o.stream_tokens = options.stream_tokens;
+  RunSetup setup{options.max_concurrency, std::move(options.provider_concurrency),
+                 std::move(options.rate_limits), std::move(options.resume)};
   if (run->opts.run_id.empty()) run->opts.run_id = make_run_id();
   run->handler.emplace(std::move(handler));
 
@@ -1397,11 +1644,11 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
     });
   }
 
-  asio::post(state_->ex, [run] {
+  asio::post(state_->ex, [run, setup = std::move(setup)]() mutable {
     run->start = clock::now();
     const Workflow* wf = run->wf.get();
-    auto fail_invalid = [&](std::string message) {
-      Error e = make_error(errc::invalid_workflow, std::move(message));
+    auto fail_invalid = [&](std::string message, errc code = errc::invalid_workflow) {
+      Error e = make_error(code, std::move(message));
       RunResult r = invalid_result(wf, run->opts.run_id, e);
       if (run->want_events()) {
         RunEvent ev;
@@ -1419,12 +1666,13 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
       auto h = std::move(*run->handler);
       run->handler.reset();
       auto ex = asio::get_associated_executor(h, run->exec->ex);
-      asio::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
-        std::move(h)(errc::invalid_workflow, std::move(r));
+      asio::dispatch(ex, [h = std::move(h), code, r = std::move(r)]() mutable {
+        std::move(h)(code, std::move(r));
       });
     };
     if (!wf) return fail_invalid("no workflow given");
-    if (!run->exec->validated(run->wf)) {
+    run->plan = run->exec->validated(run->wf);
+    if (!run->plan) {
       ValidationContext ctx;
       if (run->exec->providers) {
         for (const auto& id : run->exec->providers->ids()) {
@@ -1443,18 +1691,30 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
           if (p.severity == Severity::error) msg += "\n" + p.describe();
         return fail_invalid(std::move(msg));
       }
-      run->exec->remember(run->wf);
+      run->plan = run->exec->remember(run->wf);
+    }
+    if (!setup.resume.empty()) {
+      auto res = std::make_unique<Resume>();
+      res->records = std::move(setup.resume);
+      res->by_node.assign(wf->nodes().size(), nullptr);
+      for (const auto& [id, rec] : res->records) {
+        const std::size_t i = wf->node_index(id);
+        if (i == npos) {
+          return fail_invalid(
+              "RunOptions::resume names node '" + id + "', which is not a node of the workflow",
+              errc::invalid_argument);
+        }
+        res->by_node[i] = &rec;
+      }
+      run->resume = std::move(res);
     }
     run->g = &wf->graph();
     run->results.resize(wf->nodes().size());
-    run->edge_source.resize(wf->edges().size());
-    for (std::size_t e = 0; e < wf->edges().size(); ++e)
-      run->edge_source[e] = wf->node_index(wf->edges()[e].source);
-    if (run->opts.max_concurrency || !run->opts.provider_concurrency.empty() ||
-        !run->opts.rate_limits.empty()) {
+    if (setup.max_concurrency || !setup.provider_concurrency.empty() ||
+        !setup.rate_limits.empty()) {
       run->gate = std::make_shared<CallGate>(run->exec->ex);
-      run->gate->configure(run->opts.max_concurrency, run->opts.provider_concurrency,
-                           run->opts.rate_limits);
+      run->gate->configure(setup.max_concurrency, std::move(setup.provider_concurrency),
+                           std::move(setup.rate_limits));
     }
     if (run->want_events()) {
       RunEvent ev;

@@ -208,6 +208,7 @@ json::object NodeResult::to_json() const {
   o["provider"] = provider;
   o["model"] = model;
   o["iterations"] = iterations;
+  if (!route.empty()) o["route"] = route;
   return o;
 }
 
@@ -226,6 +227,7 @@ NodeResult NodeResult::from_json(const json::value& v) {
   r.provider = get_string(o, "provider", "provider");
   r.model = get_string(o, "model", "model");
   r.iterations = static_cast<int>(get_int(o, "iterations", "iterations"));
+  r.route = get_string(o, "route", "route");
   return r;
 }
 
@@ -287,6 +289,7 @@ json::object RunEvent::to_json() const {
   if (!model.empty()) o["model"] = model;
   if (type == RunEventType::node_retry) o["delayMs"] = delay.count();
   if (!status.empty()) o["status"] = status;
+  if (resumed) o["resumed"] = true;
   if (error && error->code) o["error"] = error_to_json(*error);
   if (result) o["result"] = result->to_json();
   if (run_result) o["result"] = run_result->to_json();
