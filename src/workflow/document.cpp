@@ -70,7 +70,12 @@ std::string kind_name(const boost::json::value& v) {
 
 std::string short_json(const boost::json::value& v) {
   std::string s = detail::compact_json(v);
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  if (s.size() > 40) {
+    std::size_t cut = 37;  // never inside a UTF-8 sequence: messages must stay valid UTF-8
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+      --cut;
+    s = s.substr(0, cut) + "...";
+  }
   return s;
 }
 

@@ -235,6 +235,19 @@ TEST(Validate, DataTypeErrors) {
       }));
 }
 
+// A long value quoted in a message is cut, never inside a UTF-8 sequence (the server answers
+// these messages as JSON, which must be valid UTF-8).
+TEST(Validate, QuotedValuesAreCutOnCharacterBoundaries) {
+  // "\"" + 35 x 'a' + "é" puts the 2-byte é across the 37-byte cut.
+  const std::string data = R"({"provider":"p","model":"m","jsonMode":")" + std::string(35, 'a') +
+                           "\xc3\xa9" + std::string(10, 'b') + R"("})";
+  const auto lines =
+      problems(doc({node("in", "input"), node("a", "llm", data), node("out", "output")},
+                   {edge("e1", "in", "a"), edge("e2", "a", "out")}));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("(\"" + std::string(35, 'a') + "...)"), std::string::npos) << lines[0];
+}
+
 TEST(Validate, RouterRoutesNeedEdges) {
   const std::string router = R"({"routes":[{"label":"bug","op":"contains","value":"crash"},
       {"label":"idea","op":"regex","value":"(unclosed"}],"defaultRoute":"other"})";
