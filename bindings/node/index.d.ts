@@ -146,6 +146,138 @@ export interface LLMProvider {
 
 export type NodeType = 'input' | 'output' | 'llm' | 'transform' | 'router' | 'merge' | 'loop' | 'map';
 
+// Each kind's `data` (docs/workflow.schema.json; docs/workflows.md explains the fields). Unknown
+// fields are kept. examples/editor/tests/document-types.ts checks at compile time that these and
+// the types generated from the schema are assignable to each other, field by field.
+
+/** A template: {{input}}, {{workflow.input}}, {{nodes.<id>.output}}, {{nodes.<id>.output.json.<path>}}, {{item}}, {{loop.iteration}}. */
+export type TemplateText = string;
+
+export type ConditionOp = 'contains' | 'equals' | 'regex' | 'json_field' | 'starts_with';
+
+/** A test on a node's input text (router routes, loop exitCondition). */
+export interface Condition {
+  op: ConditionOp;
+  value?: string | number | boolean;
+  /** json_field only: a JSON path such as "a.b[0]". */
+  path?: string;
+  ignoreCase?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ModelRef {
+  provider: string;
+  model: string;
+  [key: string]: unknown;
+}
+
+export interface InputNodeData {
+  /** The node's name on the editor's canvas. */
+  label?: string;
+  /** Used when the run's input is empty. */
+  defaultValue?: string;
+  [key: string]: unknown;
+}
+
+export interface OutputNodeData {
+  label?: string;
+  /** Default {{input}}. */
+  template?: TemplateText;
+  [key: string]: unknown;
+}
+
+export interface LlmNodeData {
+  label?: string;
+  provider: string;
+  model: string;
+  systemPrompt?: TemplateText;
+  /** Default {{input}}. */
+  prompt?: TemplateText;
+  temperature?: number;
+  maxTokens?: number;
+  stop?: string[];
+  jsonMode?: boolean;
+  timeoutMs?: number;
+  retries?: number;
+  fallbacks?: ModelRef[];
+  onError?: 'fail' | 'continue' | 'branch';
+  /** onError "continue": the node's output. */
+  defaultOutput?: string;
+  [key: string]: unknown;
+}
+
+export interface TransformNodeData {
+  label?: string;
+  op: 'template' | 'json_extract' | 'regex_extract' | 'split' | 'join' | 'trim' | 'uppercase' | 'lowercase' | 'truncate';
+  template?: TemplateText;
+  path?: string;
+  pattern?: string;
+  group?: number;
+  ignoreCase?: boolean;
+  separator?: string;
+  skipEmpty?: boolean;
+  maxTokens?: number;
+  [key: string]: unknown;
+}
+
+export interface RouterNodeData {
+  label?: string;
+  mode?: 'condition' | 'classify';
+  /** condition mode: the first route whose condition matches wins. */
+  routes?: (Condition & { label: string })[];
+  defaultRoute?: string;
+  /** classify mode: the classification call. */
+  provider?: string;
+  model?: string;
+  labels?: (string | { label: string; description?: string; [key: string]: unknown })[];
+  instructions?: string;
+  temperature?: number;
+  [key: string]: unknown;
+}
+
+export interface MergeNodeData {
+  label?: string;
+  mode?: 'all' | 'first';
+  template?: TemplateText;
+  [key: string]: unknown;
+}
+
+export interface LoopNodeData {
+  label?: string;
+  maxIterations: number;
+  exitCondition?: Condition;
+  template?: TemplateText;
+  [key: string]: unknown;
+}
+
+export interface MapNodeData {
+  label?: string;
+  itemsFormat?: 'lines' | 'separator' | 'json';
+  separator?: string;
+  concurrency?: number;
+  maxItems?: number;
+  collect?: 'join' | 'json';
+  joinSeparator?: string;
+  [key: string]: unknown;
+}
+
+/** Node type -> its data. */
+export interface NodeDataByType {
+  input: InputNodeData;
+  output: OutputNodeData;
+  llm: LlmNodeData;
+  transform: TransformNodeData;
+  router: RouterNodeData;
+  merge: MergeNodeData;
+  loop: LoopNodeData;
+  map: MapNodeData;
+}
+
+/** A node whose data is typed by its kind (assignable to WorkflowNode). */
+export type TypedWorkflowNode<T extends NodeType = NodeType> = T extends NodeType
+  ? { id: string; type: T; position: { x: number; y: number }; data: NodeDataByType[T]; parentId?: string; [key: string]: unknown }
+  : never;
+
 export interface WorkflowNode {
   id: string;
   type: NodeType | (string & {});

@@ -1,7 +1,7 @@
 // Per-kind schema of node data. The config panel is generated from these field lists, the
 // palette from KIND_INFO, and new nodes start from defaultData().
 import pricing from '../../../data/pricing.json';
-import type { NodeData, NodeKind } from './types';
+import type { DataKey, NodeData, NodeDataByKind, NodeKind } from './types';
 
 export type FieldType =
   | 'text'
@@ -42,6 +42,10 @@ export interface KindInfo {
 
 
 const when = (key: string, ...values: unknown[]) => (d: NodeData) => values.includes(d[key] ?? values[0]);
+
+/** KIND_INFO's shape, checked against the schema: each field a kind's panel edits is one the
+ * schema declares for that kind (src/generated/workflow.ts). */
+type CheckedKindInfo = { [K in NodeKind]: Omit<KindInfo, 'kind' | 'fields'> & { kind: K; fields: (FieldSpec & { key: DataKey<K> })[] } };
 
 export const KIND_INFO: Record<NodeKind, KindInfo> = {
   input: {
@@ -156,7 +160,7 @@ export const KIND_INFO: Record<NodeKind, KindInfo> = {
       { key: 'joinSeparator', label: 'Join separator', type: 'text', when: when('collect', 'join') },
     ],
   },
-};
+} satisfies CheckedKindInfo;
 
 export const CONDITION_OPS = ['contains', 'equals', 'regex', 'starts_with', 'json_field'];
 
@@ -170,17 +174,17 @@ export function defaultData(kind: NodeKind, provider?: string): NodeData {
         prompt: '{{input}}',
         temperature: 0.7,
         maxTokens: 512,
-      };
+      } satisfies NodeDataByKind['llm'];
     case 'router':
-      return { mode: 'condition', routes: [{ label: 'yes', op: 'contains', value: 'yes' }], defaultRoute: 'no' };
+      return { mode: 'condition', routes: [{ label: 'yes', op: 'contains', value: 'yes' }], defaultRoute: 'no' } satisfies NodeDataByKind['router'];
     case 'merge':
-      return { mode: 'all' };
+      return { mode: 'all' } satisfies NodeDataByKind['merge'];
     case 'loop':
-      return { maxIterations: 3 };
+      return { maxIterations: 3 } satisfies NodeDataByKind['loop'];
     case 'map':
-      return { itemsFormat: 'lines', concurrency: 4 };
+      return { itemsFormat: 'lines', concurrency: 4 } satisfies NodeDataByKind['map'];
     case 'transform':
-      return { op: 'template', template: '{{input}}' };
+      return { op: 'template', template: '{{input}}' } satisfies NodeDataByKind['transform'];
     default:
       return {};
   }

@@ -1,20 +1,61 @@
 // The workflow document: React Flow's shape, stored by the server and run by the library as is.
 // Unknown fields are kept on load and written back on save (see store/graph.ts).
+//
+// The document's types come from the published schema: src/generated/workflow.ts is generated
+// from docs/workflow.schema.json (`npm run gen:types`; tests/generated.test.ts fails when it is
+// stale). The editor's working shapes below build on them; tests/document-types.ts checks at
+// compile time that they stay compatible with the schema's and with bindings/node/index.d.ts.
+import type * as Schema from './generated/workflow';
 
-export type NodeKind = 'input' | 'output' | 'llm' | 'transform' | 'router' | 'merge' | 'loop' | 'map';
+export type {
+  ChorusWorkflow,
+  Condition,
+  InputData,
+  LlmData,
+  LoopData,
+  MapData,
+  MergeData,
+  ModelRef,
+  OutputData,
+  RouterData,
+  TransformData,
+} from './generated/workflow';
 
-export const NODE_KINDS: NodeKind[] = ['input', 'output', 'llm', 'transform', 'router', 'merge', 'loop', 'map'];
+/** The node kinds the schema knows. */
+export type NodeKind = Schema.WorkflowNode['type'];
 
-export interface XY {
-  x: number;
-  y: number;
+export const NODE_KINDS = ['input', 'output', 'llm', 'transform', 'router', 'merge', 'loop', 'map'] as const satisfies readonly NodeKind[];
+// Every kind of the schema is listed (fails to compile when the schema gains one).
+const allKindsListed: Exclude<NodeKind, (typeof NODE_KINDS)[number]> extends never ? true : false = true;
+void allKindsListed;
+
+/** Each kind's `data`, as the schema types it. */
+export interface NodeDataByKind {
+  input: Schema.InputData;
+  output: Schema.OutputData;
+  llm: Schema.LlmData;
+  transform: Schema.TransformData;
+  router: Schema.RouterData;
+  merge: Schema.MergeData;
+  loop: Schema.LoopData;
+  map: Schema.MapData;
 }
 
-/** Node data is an open record: each kind has its known fields (see nodeKinds.ts). */
+/** The declared keys of T (its index signature left out). */
+export type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
+
+/** The `data` fields the schema declares for a kind. */
+export type DataKey<K extends NodeKind> = KnownKeys<NodeDataByKind[K]> & string;
+
+export type XY = Pick<NonNullable<Schema.WorkflowNode['position']>, 'x' | 'y'>;
+
+/** Node data while editing is an open record: each kind's known fields are NodeDataByKind's. */
 export type NodeData = Record<string, unknown>;
 
+/** A node as the editor holds it: position and data always present; an unknown `type` loaded
+ * from a document is kept (validation reports it) rather than dropped. */
 export interface WorkflowNode {
-  id: string;
+  id: Schema.WorkflowNode['id'];
   type: NodeKind | string;
   position: XY;
   data: NodeData;
@@ -22,14 +63,12 @@ export interface WorkflowNode {
   [extra: string]: unknown;
 }
 
-export interface WorkflowEdge {
-  id: string;
-  source: string;
-  target: string;
-  sourceHandle?: string | null;
-  targetHandle?: string | null;
-  [extra: string]: unknown;
-}
+/** A node whose kind and data are the schema's (what defaultData() and the templates produce). */
+export type TypedWorkflowNode<K extends NodeKind = NodeKind> = K extends NodeKind
+  ? { id: string; type: K; position: XY; data: NodeDataByKind[K]; parentId?: string; [extra: string]: unknown }
+  : never;
+
+export type WorkflowEdge = Schema.WorkflowEdge;
 
 /** The document's own fields besides nodes and edges (unknown ones kept). */
 export interface WorkflowMeta {
