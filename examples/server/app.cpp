@@ -1,5 +1,6 @@
 #include "app.hpp"
 
+#include "billing.hpp"
 #include "runs.hpp"
 
 #include <chorus/provider.hpp>
@@ -68,19 +69,52 @@ json::value parse_stored(std::string_view text) {
 }
 
 namespace {
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong form, no surrogate,
+// nothing above U+10FFFF), 0 when there is none. Overlong forms such as C1 A9 passed an earlier
+// check and broke the JSON of an answer quoting them (found by tests/fuzz/server_http_fuzz.cpp).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  std::size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+                  : c >= 0xE0 && c <= 0xEF ? 3
+                  : c >= 0xF0 && c <= 0xF4 ? 4
+                                           : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return 0;
+  auto c1 = static_cast<unsigned char>(s[i + 1]);
+  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+      (c == 0xF4 && c1 >= 0x90))
+    return 0;
+  return n;
+}
+
 // Valid UTF-8 without NUL: what every text column of both databases accepts.
 bool clean_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 99;
-    if (n == 99 || i + n >= s.size()) return false;  // bad lead byte or truncated sequence
-    for (std::size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    i += n + 1;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence(s, i);
+    if (n == 0 || s[i] == '\0') return false;
+    i += n;
   }
   return true;
+}
+
+// `s` with each byte that does not belong to a whole UTF-8 sequence replaced by U+FFFD: the
+// library cuts long quoted values in its messages at a byte count, which can split a character,
+// and an answer must stay valid UTF-8 (found by schemathesis, tests/server/test_schemathesis.py).
+std::string repair_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    if (std::size_t n = utf8_sequence(s, i)) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
 }
 
 std::size_t skip_ws(std::string_view t, std::size_t i) {
@@ -202,6 +236,10 @@ void Ctx::raw_json(int status, std::string body, HeaderList headers) {
 
 void Ctx::error(int status, std::string_view code, std::string_view message, json::object details,
                 HeaderList headers) {
+  if (req.path.starts_with("/v1/")) {  // the OpenAI-compatible API answers in OpenAI's shape
+    json(status, openai_error_body(status, code, message, details), std::move(headers));
+    return;
+  }
   json::object err{{"code", code}, {"message", message}, {"details", std::move(details)}};
   json(status, json::object{{"error", std::move(err)}}, std::move(headers));
 }
@@ -437,9 +475,10 @@ std::map<std::string, TierLimits> parse_tiers(std::string_view text) {
     TierLimits& t = tiers[std::string(name)];
     for (auto& [k, val] : spec.as_object()) {
       std::string field = "tiers." + std::string(name) + "." + std::string(k);
+      const json::value& value = val;  // clang 14 cannot capture a structured binding
       auto num = [&]() -> double {
-        if (!val.is_number()) throw std::invalid_argument(field + ": expected a number");
-        return val.to_number<double>();
+        if (!value.is_number()) throw std::invalid_argument(field + ": expected a number");
+        return value.to_number<double>();
       };
       if (k == "executionsPerDay")
         t.executions_per_day = static_cast<std::int64_t>(num());
@@ -475,14 +514,13 @@ App::App(boost::asio::io_context& c, Config config) : ioc(c), cfg(std::move(conf
   if (cfg.tiers.empty()) cfg.tiers = default_tiers();
   if (!cfg.tiers.count("free")) cfg.tiers["free"] = default_tiers()["free"];
   db = open_storage(cfg.db);
-  std::int64_t interrupted = db->interrupt_running();
-  if (interrupted > 0)
-    log.log(Logger::warn, "executions left running by a previous process marked interrupted",
-            {{"count", interrupted}});
+  // Runs left by stopped instances are handled by the RunManager (runs.cpp): only orphaned ones,
+  // never those of live instances sharing the database.
   load_master_key();
   dummy_hash = hash_password(random_token());
   providers = ProviderRegistry::with_builtins(ioc.get_executor());
   runs = std::make_unique<RunManager>(*this);
+  billing = std::make_unique<Billing>(*this);
   static const auto started = std::chrono::steady_clock::now();
   route("GET", "/api/health", false, [this](CtxPtr c) {
     bool db_ok = true;
@@ -506,7 +544,7 @@ App::App(boost::asio::io_context& c, Config config) : ioc(c), cfg(std::move(conf
                               a.push_back(json::value(id));
                             return a;
                           }()},
-                         {"features", {{"models", true}, {"billing", false}}}});
+                         {"features", {{"models", true}, {"billing", true}}}});
   });
   register_auth_routes(*this);
   register_workflow_routes(*this);
@@ -514,6 +552,9 @@ App::App(boost::asio::io_context& c, Config config) : ioc(c), cfg(std::move(conf
   register_template_routes(*this);
   register_user_routes(*this);
   register_model_routes(*this);
+  register_openai_routes(*this);
+  register_billing_routes(*this);
+  billing->start();
   seed_templates();
   if (cfg.demo) seed_demo();
   log.log(Logger::info, "storage ready", {{"backend", db->backend()}});
@@ -595,6 +636,9 @@ json::array App::validate_workflow(std::string_view document, std::size_t* nodes
       parsed.workflow ? validate(*parsed.workflow, vc) : std::move(parsed.problems);
   for (const auto& p : problems)
     if (p.severity == Severity::error) out.push_back(p.to_json());
+  for (auto& p : out)
+    for (auto& member : p.as_object())
+      if (member.value().is_string()) member.value() = repair_utf8(member.value().as_string());
   if (!parsed.workflow && out.empty())
     out.push_back(json::object{{"severity", "error"},
                                {"code", "invalid_document"},
@@ -714,8 +758,10 @@ void App::handle(HttpRequest& req, Responder respond) {
 
 void App::dispatch(const CtxPtr& c) {
   HttpRequest& req = c->req;
-  bool api = req.path == "/api" || req.path.starts_with("/api/");
-  if (api && (!clean_utf8(req.path) || req.path.size() > 2048)) {
+  bool api = req.path == "/api" || req.path.starts_with("/api/") || req.path.starts_with("/v1/");
+  // Every path, not only the API's: the 404 of a static path quotes it, and an answer must stay
+  // valid UTF-8 (found by tests/fuzz/server_http_fuzz.cpp).
+  if (!clean_utf8(req.path) || req.path.size() > 2048) {
     c->error(400, "invalid_parameter",
              "the path must be valid UTF-8 without NUL, at most 2048 bytes");
     return;
@@ -727,15 +773,18 @@ void App::dispatch(const CtxPtr& c) {
       auto amp = q.find('&');
       std::string_view pair = q.substr(0, amp);
       auto eq = pair.find('=');
-      if (eq != std::string_view::npos) {
-        HttpRequest probe;
-        probe.query = std::string(pair);
-        auto v = probe.query_param(std::string(pair.substr(0, eq)));
-        if (v && !clean_utf8(*v)) {
-          c->error(400, "invalid_parameter", "query parameters must be valid UTF-8 without NUL",
-                   {{"field", std::string(pair.substr(0, eq))}});
-          return;
-        }
+      // Names too, decoded as the routes decode them (found by tests/fuzz/server_http_fuzz.cpp:
+      // `%71=%ff` slipped through, and a raw name with invalid UTF-8 was echoed in `field`).
+      HttpRequest probe;
+      probe.query = "k=" + std::string(pair.substr(0, eq)) +
+                    "&v=" + std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+      auto name = probe.query_param("k"), value = probe.query_param("v");
+      if (!clean_utf8(*name) || !clean_utf8(*value)) {
+        json::object details;
+        if (clean_utf8(*name)) details["field"] = *name;
+        c->error(400, "invalid_parameter", "query parameters must be valid UTF-8 without NUL",
+                 std::move(details));
+        return;
       }
       if (amp == std::string_view::npos) break;
       q.remove_prefix(amp + 1);
@@ -878,6 +927,10 @@ bool App::authenticate(Ctx& c) {
 
 void App::forget_token(const std::string& token_hash) {
   auth_cache_.erase(token_hash);
+}
+
+void App::forget_user(const std::string& user_id) {
+  std::erase_if(auth_cache_, [&](const auto& kv) { return kv.second.user.id == user_id; });
 }
 
 void App::forget_token_id(const std::string& token_id) {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace chorus {
@@ -46,6 +47,19 @@ struct RateSpec {
   double burst = 0;
 };
 
+/// Stripe billing (billing.hpp, docs/billing.md). An empty secret key = self-hosted mode.
+struct BillingConfig {
+  std::string secret_key;                           ///< STRIPE_SECRET_KEY; never logged.
+  std::string webhook_secret;                       ///< STRIPE_WEBHOOK_SECRET (whsec_...).
+  std::string api_base = "https://api.stripe.com";  ///< STRIPE_API_BASE.
+  std::map<std::string, std::string>
+      prices;                 ///< tier -> price id (--billing-prices, STRIPE_PRICE_<TIER>).
+  std::string metered_price;  ///< STRIPE_PRICE_METERED: added to checkouts when set.
+  std::string meter_event = "chorus_executions";  ///< STRIPE_METER_EVENT; empty = no metering.
+  std::chrono::seconds report_interval{60};       ///< --billing-report-interval.
+  std::int64_t webhook_tolerance_s = 300;
+};
+
 struct Config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
@@ -56,14 +70,23 @@ struct Config {
   bool access_log = false;
   std::size_t body_limit = 1 << 20;
   std::size_t json_max_depth = 64;
-  std::size_t max_concurrent_runs = 64;       ///< Worker cap; beyond it executions queue.
+  std::size_t max_concurrent_runs = 64;  ///< Worker cap; beyond it executions queue.
+  // Scale-out (docs/scaling.md): the queue in the database, claims and their heartbeats.
+  std::string instance_id;                    ///< --instance-id; random when empty.
+  std::chrono::milliseconds heartbeat{2000};  ///< --heartbeat-ms: claim renewal period.
+  std::chrono::milliseconds lease{0};         ///< --lease-ms; 0 = 3 x heartbeat.
+  bool resume_orphans = true;                 ///< --orphaned-runs resume|interrupt.
   RateSpec ip_rate{100, 200};                 ///< Every request, per client IP.
   RateSpec user_rate{50, 100};                ///< Authenticated requests, per user.
   RateSpec auth_ip_rate{10.0 / 60, 10};       ///< Register/login, per IP.
   RateSpec login_account_rate{5.0 / 300, 5};  ///< Login attempts, per account (email).
   std::map<std::string, TierLimits> tiers;
   std::chrono::hours session_ttl{24 * 14};
-  bool secure_cookies = false;  ///< Set when TLS is terminated in front (--secure-cookies).
+  bool secure_cookies = false;        ///< Set when TLS is terminated in front (--secure-cookies).
+  std::string default_tier = "free";  ///< New accounts' tier (--default-tier, CHORUS_DEFAULT_TIER).
+  std::string public_url;  ///< Where users reach the editor (CHORUS_PUBLIC_URL), for redirects.
+  BillingConfig billing;
+  std::string tls_cert_file, tls_key_file;  ///< --tls-cert/--tls-key: serve HTTPS (cookies Secure).
 };
 
 /// The default tier table (free, pro, team); overridable with --tiers FILE / CHORUS_TIERS.
@@ -126,6 +149,7 @@ class RateLimiter {
 
 class App;
 class RunManager;
+class Billing;
 
 /// One request being handled. Shared so async handlers can answer later.
 struct Ctx {
@@ -199,12 +223,15 @@ class App {
   boost::asio::thread_pool blocking_pool{2};
   std::shared_ptr<ProviderRegistry> providers;
   std::unique_ptr<RunManager> runs;
+  std::unique_ptr<Billing> billing;
   std::string dummy_hash;  ///< Verified against on unknown emails: constant-time login.
   std::string demo_password;
 
   /// Forgets cached authentications of a token (logout, revocation).
   void forget_token(const std::string& token_hash);
   void forget_token_id(const std::string& token_id);
+  /// Forgets cached authentications of a user (their tier changed: limits apply at once).
+  void forget_user(const std::string& user_id);
 
   /// Runs `work` on the blocking pool, then `done` on the io thread.
   void offload(std::function<void()> work, std::function<void()> done);
@@ -254,6 +281,27 @@ void register_execution_routes(App&);
 void register_template_routes(App&);
 void register_user_routes(App&);
 void register_model_routes(App&);
+void register_billing_routes(App&);
+void register_openai_routes(App&);
+/// {"error":{"message","type","param","code"}}: OpenAI's error shape, used for every error under
+/// /v1/ (routes_openai.cpp).
+json::value openai_error_body(int status, std::string_view code, std::string_view message,
+                              const json::object& details);
+
+/// Why start_execution() refused a run: an HTTP status and the error's code, message, details.
+struct StartFailure {
+  int status = 400;
+  std::string code, message;
+  json::object details;
+  HeaderList headers;  ///< Retry-After on 429.
+};
+/// What POST /api/workflows/:id/execute and POST /v1/chat/completions share: checks the user's
+/// tier limits, validates `wf.configuration`, decrypts the user's provider keys, inserts the
+/// execution (recording `wf.version`) and starts it. Returns the execution or why it did not start.
+std::variant<ExecutionRecord, StartFailure> start_execution(App& app, const User& user,
+                                                            const WorkflowRecord& wf,
+                                                            std::string input,
+                                                            const std::string& request_id);
 
 /// ISO-8601 UTC ("2026-01-31T12:00:00.000Z") of a ms timestamp; the day ("2026-01-31").
 std::string iso_time(std::int64_t ms);

@@ -1,16 +1,19 @@
 #include "http_server.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <deque>
 #include <random>
+#include <type_traits>
 
 namespace chorus::server {
 
@@ -93,6 +96,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   Handler handler;
   std::function<void(const AccessRecord&)> on_access;
   tcp::acceptor acceptor;
+  std::optional<asio::ssl::context> tls;  // set when serving HTTPS
   std::atomic<std::uint64_t> next_request{1};
   bool stopped = false;
 
@@ -127,12 +131,51 @@ bool sane_request_id(std::string_view v) {
   return true;
 }
 
-class Connection : public std::enable_shared_from_this<Connection>, public SseSink {
+// The routes' view of a parsed message (method, decoded path, raw query, lower-cased headers,
+// body), shared by the connections and parse_http_request. The caller sets remote_ip/request_id.
+void fill_request(http::request<http::string_body>& msg, HttpRequest& req) {
+  req.method = std::string(msg.method_string());
+  std::string_view target = msg.target();
+  auto q = target.find('?');
+  req.path = url_decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+  req.headers.reserve(16);
+  for (const auto& f : msg) {
+    std::string name(f.name_string());
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers.emplace_back(std::move(name), std::string(f.value()));
+  }
+  req.body = std::move(msg.body());
+}
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One client connection over plain TCP or TLS (Stream: PlainStream or TlsStream).
+template <class Stream>
+class Connection : public std::enable_shared_from_this<Connection<Stream>>, public SseSink {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Connection<Stream>>::shared_from_this;
+
  public:
-  Connection(tcp::socket s, std::shared_ptr<HttpServer::State> server)
+  Connection(Stream s, std::shared_ptr<HttpServer::State> server)
       : stream_(std::move(s)), server_(std::move(server)) {}
 
-  void start() { read(); }
+  void start() {
+    if constexpr (kTls) {
+      // A client that connects and never completes the handshake (or speaks plain HTTP to the
+      // TLS port) is dropped after the handshake timeout or at its first bytes.
+      lowest().expires_after(server_->options.tls_handshake_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->shutdown();
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
 
   // --- SseSink
   void send(std::shared_ptr<const std::string> bytes) override {
@@ -164,7 +207,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
     parser_.emplace();
     parser_->body_limit(server_->options.body_limit);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(server_->options.idle_timeout);
+    lowest().expires_after(server_->options.idle_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -205,21 +248,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     HttpRequest req;
-    req.method = std::string(msg.method_string());
-    std::string_view target = msg.target();
-    auto q = target.find('?');
-    req.path = url_decode(target.substr(0, q), false);
-    if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
-    req.headers.reserve(16);
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    req.body = std::move(msg.body());
+    fill_request(msg, req);
     beast::error_code ignored;
-    auto ep = stream_.socket().remote_endpoint(ignored);
+    auto ep = lowest().socket().remote_endpoint(ignored);
     req.remote_ip = ignored ? std::string("unknown") : ep.address().to_string();
     std::string_view rid = req.header("x-request-id");
     req.request_id =
@@ -228,7 +259,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
     path_ = req.path;
     request_id_ = req.request_id;
     remote_ip_ = req.remote_ip;
-    stream_.expires_never();
+    lowest().expires_never();
     auto self = shared_from_this();
     auto responded = std::make_shared<bool>(false);
     server_->handler(req, [self, responded](HttpResponse r) {
@@ -269,7 +300,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     log_access();
-    stream_.expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                         if (ec || !self->keep_alive_) {
@@ -294,10 +325,10 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
 
   // An SSE client never sends more; a read completing means it went away.
   void watch_disconnect() {
-    stream_.expires_never();
+    lowest().expires_never();
     auto self = shared_from_this();
-    stream_.socket().async_read_some(asio::buffer(sink_byte_),
-                                     [self](beast::error_code, std::size_t) { self->shutdown(); });
+    stream_.async_read_some(asio::buffer(sink_byte_),
+                            [self](beast::error_code, std::size_t) { self->shutdown(); });
   }
 
   void write_next() {
@@ -308,7 +339,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
     }
     writing_ = true;
     auto bytes = queue_.front();
-    asio::async_write(stream_.socket(), asio::buffer(*bytes),
+    asio::async_write(stream_, asio::buffer(*bytes),
                       [self = shared_from_this(), bytes](beast::error_code ec, std::size_t n) {
                         self->buffered_ -= n;
                         self->queue_.pop_front();
@@ -325,15 +356,19 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseSi
   void shutdown() {
     if (closed_) return;
     closed_ = true;
+    // TLS: no close_notify; responses carry Content-Length and an SSE stream's end is its last
+    // complete event, so a truncation cannot be mistaken for data.
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().socket().close(ignored);
     auto handlers = std::move(close_handlers_);
     for (auto& h : handlers)
       h();
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::State> server_;
@@ -357,7 +392,10 @@ void HttpServer::State::accept() {
     if (!ec) {
       beast::error_code ignored;
       s.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Connection>(std::move(s), self)->start();
+      if (self->tls)
+        std::make_shared<Connection<TlsStream>>(TlsStream(std::move(s), *self->tls), self)->start();
+      else
+        std::make_shared<Connection<PlainStream>>(PlainStream(std::move(s)), self)->start();
     }
     self->accept();
   });
@@ -372,7 +410,43 @@ HttpServer::~HttpServer() {
   stop();
 }
 
+namespace {
+
+// Server TLS 1.2+ with the PEM certificate chain and key; throws naming the file it cannot use.
+void load_tls(asio::ssl::context& ctx, const std::string& cert, const std::string& key) {
+  if (cert.empty() || key.empty())
+    throw std::invalid_argument("TLS needs both a certificate file and a key file");
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx.use_certificate_chain_file(cert, ec);
+  if (ec)
+    throw std::invalid_argument("cannot use TLS certificate file " + cert + ": " + ec.message() +
+                                " (expected a PEM certificate chain)");
+  ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec && ec.message().find("mismatch") != std::string::npos)
+    throw std::invalid_argument("TLS key file " + key + " does not match the certificate in " +
+                                cert);
+  if (ec)
+    throw std::invalid_argument("cannot use TLS key file " + key + ": " + ec.message() +
+                                " (expected a PEM private key)");
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
+    throw std::invalid_argument("TLS key file " + key + " does not match the certificate in " +
+                                cert);
+}
+
+}  // namespace
+
+void check_tls_files(const std::string& cert_file, const std::string& key_file) {
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  load_tls(ctx, cert_file, key_file);
+}
+
 std::uint16_t HttpServer::start() {
+  const auto& o = state_->options;
+  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty())
+    load_tls(state_->tls.emplace(asio::ssl::context::tls_server), o.tls_cert_file, o.tls_key_file);
   auto& a = state_->acceptor;
   tcp::endpoint ep(asio::ip::make_address(state_->options.host), state_->options.port);
   a.open(ep.protocol());
@@ -388,6 +462,43 @@ void HttpServer::stop() {
   state_->stopped = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
+}
+
+bool parse_http_request(std::string_view raw, HttpRequest& out, std::string& error) {
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.body_limit(HttpServerOptions{}.body_limit);  // the limits of Connection::read()
+  parser.header_limit(16 * 1024);
+  beast::error_code ec;
+  while (!parser.is_done()) {
+    if (raw.empty()) {           // the client closed its side here
+      if (!parser.got_some()) {  // as http::async_read says when the client sends nothing
+        error = "end of stream: no request";
+        return false;
+      }
+      parser.put_eof(ec);
+      if (!ec && !parser.is_done()) ec = http::error::partial_message;
+      if (ec) break;
+      continue;
+    }
+    std::size_t n = parser.put(asio::buffer(raw.data(), raw.size()), ec);
+    raw.remove_prefix(n);
+    if (ec == http::error::need_more) ec = {};
+    if (ec) break;
+    if (n == 0) raw = {};  // no progress: it needs more bytes than are left
+  }
+  if (ec) {
+    error = ec.message();
+    return false;
+  }
+  auto msg = parser.release();
+  out = HttpRequest{};
+  fill_request(msg, out);
+  out.remote_ip = "127.0.0.1";
+  std::string_view rid = out.header("x-request-id");
+  static std::uint64_t next = 1;
+  out.request_id = sane_request_id(rid) ? std::string(rid) : make_request_id(next++);
+  return true;
 }
 
 }  // namespace chorus::server

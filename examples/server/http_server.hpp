@@ -68,6 +68,9 @@ struct HttpServerOptions {
   std::size_t body_limit = 1 << 20;  ///< Larger bodies get 413.
   std::chrono::seconds idle_timeout{60};
   std::size_t sse_max_buffered = 8u << 20;  ///< Per listener, then the listener is dropped.
+  /// PEM files; both set = serve HTTPS only (start() throws naming the file it cannot use).
+  std::string tls_cert_file, tls_key_file;
+  std::chrono::seconds tls_handshake_timeout{10};
 };
 
 /// Called for every finished request (for logs and metrics).
@@ -94,5 +97,14 @@ class HttpServer {
 
 /// Reason phrase-free helper for JSON error bodies: {"error":{"code","message","details"}}.
 std::string status_reason(int status);
+
+/// Loads a PEM certificate chain and its private key as the server would (HttpServerOptions::
+/// tls_cert_file/tls_key_file); throws std::invalid_argument naming the file that is unusable.
+void check_tls_files(const std::string& cert_file, const std::string& key_file);
+
+/// Parses one complete HTTP/1.1 request from `raw` with the server's parser and limits (1 MiB
+/// body, 16 KiB headers) into what the routes see (remote_ip "127.0.0.1"). False with `error`
+/// set when the bytes are not one whole valid request. Used by tests/fuzz/server_http_fuzz.cpp.
+bool parse_http_request(std::string_view raw, HttpRequest& out, std::string& error);
 
 }  // namespace chorus::server

@@ -1,5 +1,6 @@
 // chorus-server: flags and environment (docs/server.md), then the io_context loop.
 #include "app.hpp"
+#include "billing.hpp"
 #include "runs.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -33,6 +34,13 @@ const char* kUsage = R"(usage: chorus-server [options]
   --access-log                log every request at info
   --body-limit BYTES          largest accepted request body (default 1048576)
   --max-concurrent-runs N     worker cap; more executions queue (default 64)
+  --instance-id ID            this instance's id in the run queue (default random; env
+                              CHORUS_INSTANCE_ID)
+  --heartbeat-ms N            claim heartbeat period (default 2000)
+  --lease-ms N                a claim not renewed for this long is taken over (default 3 x
+                              heartbeat)
+  --orphaned-runs MODE        runs of a dead instance: interrupt (default) or resume (taken
+                              over, completed nodes kept; env CHORUS_ORPHANED_RUNS)
   --rate-limit-ip R:B         requests per second and burst per client IP (default 100:200)
   --rate-limit-user R:B       requests per second and burst per user (default 50:100)
   --rate-limit-auth R:B       register/login per minute and burst per IP (default 10:10)
@@ -41,6 +49,18 @@ const char* kUsage = R"(usage: chorus-server [options]
   --tiers FILE                tier limits as JSON (env CHORUS_TIERS holds the JSON itself)
   --set-tier EMAIL=TIER       change a user's subscription tier at start-up
   --secure-cookies            mark cookies Secure (behind a TLS proxy)
+  --default-tier TIER         tier of new accounts, and of those whose subscription ends
+                              (default free; env CHORUS_DEFAULT_TIER)
+  --public-url URL            where users reach this server, for Stripe's redirects
+                              (env CHORUS_PUBLIC_URL; default: the request's Host)
+  --billing-prices JSON|FILE  Stripe price id per tier, {"pro": "price_...", "team": "price_..."}
+                              (env CHORUS_BILLING_PRICES; or STRIPE_PRICE_<TIER> per tier)
+  --billing-report-interval S seconds between metered-usage reports to Stripe (default 60)
+  Billing is on when STRIPE_SECRET_KEY is set (then STRIPE_WEBHOOK_SECRET is required; optional
+  STRIPE_API_BASE, STRIPE_PRICE_METERED, STRIPE_METER_EVENT): see docs/billing.md.
+  --tls-cert FILE             serve HTTPS with this PEM certificate chain (env CHORUS_TLS_CERT);
+                              needs --tls-key; cookies are then Secure
+  --tls-key FILE              PEM private key of --tls-cert (env CHORUS_TLS_KEY)
 )";
 
 RateSpec parse_rate(const std::string& flag, const std::string& v, double scale) {
@@ -74,8 +94,30 @@ int main(int argc, char** argv) {
     if (auto v = env("CHORUS_LOG_LEVEL"); !v.empty()) cfg.log_level = v;
     if (env("CHORUS_DEMO") == "1") cfg.demo = true;
     if (auto v = env("CHORUS_TIERS"); !v.empty()) cfg.tiers = parse_tiers(v);
+    std::string tls_cert = env("CHORUS_TLS_CERT"), tls_key = env("CHORUS_TLS_KEY");
+    cfg.billing.secret_key = env("STRIPE_SECRET_KEY");
+    cfg.billing.webhook_secret = env("STRIPE_WEBHOOK_SECRET");
+    if (auto v = env("STRIPE_API_BASE"); !v.empty()) cfg.billing.api_base = v;
+    cfg.billing.metered_price = env("STRIPE_PRICE_METERED");
+    if (const char* v = std::getenv("STRIPE_METER_EVENT")) cfg.billing.meter_event = v;
+    if (auto v = env("CHORUS_BILLING_PRICES"); !v.empty())
+      cfg.billing.prices = parse_billing_prices(v, "CHORUS_BILLING_PRICES");
+    if (auto v = env("CHORUS_DEFAULT_TIER"); !v.empty()) cfg.default_tier = v;
+    cfg.public_url = env("CHORUS_PUBLIC_URL");
     if (auto v = env("CHORUS_MAX_CONCURRENT_RUNS"); !v.empty())
       cfg.max_concurrent_runs = std::stoul(v);
+    cfg.instance_id = env("CHORUS_INSTANCE_ID");
+    auto orphaned_runs = [&](const std::string& v) {
+      if (v != "resume" && v != "interrupt")
+        throw std::invalid_argument("--orphaned-runs: expected resume or interrupt");
+      cfg.resume_orphans = v == "resume";
+    };
+    auto millis = [](const std::string& flag, const std::string& v) {
+      long long n = std::stoll(v);
+      if (n < 10 || n > 3'600'000) throw std::invalid_argument(flag + " must be 10..3600000");
+      return std::chrono::milliseconds(n);
+    };
+    if (auto v = env("CHORUS_ORPHANED_RUNS"); !v.empty()) orphaned_runs(v);
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       auto next = [&]() -> std::string {
@@ -109,6 +151,16 @@ int main(int argc, char** argv) {
         cfg.body_limit = std::stoul(next());
       else if (a == "--max-concurrent-runs")
         cfg.max_concurrent_runs = std::max<std::size_t>(1, std::stoul(next()));
+      else if (a == "--instance-id") {
+        cfg.instance_id = next();
+        if (cfg.instance_id.empty() || cfg.instance_id.size() > 64)
+          throw std::invalid_argument("--instance-id must be 1..64 characters");
+      } else if (a == "--heartbeat-ms")
+        cfg.heartbeat = millis(a, next());
+      else if (a == "--lease-ms")
+        cfg.lease = millis(a, next());
+      else if (a == "--orphaned-runs")
+        orphaned_runs(next());
       else if (a == "--rate-limit-ip")
         cfg.ip_rate = parse_rate(a, next(), 1);
       else if (a == "--rate-limit-user")
@@ -121,6 +173,29 @@ int main(int argc, char** argv) {
         cfg.ip_rate = cfg.user_rate = RateSpec{0, 0};
       else if (a == "--secure-cookies")
         cfg.secure_cookies = true;
+      else if (a == "--default-tier")
+        cfg.default_tier = next();
+      else if (a == "--public-url")
+        cfg.public_url = next();
+      else if (a == "--billing-prices") {
+        std::string v = next();
+        if (!v.starts_with("{")) {
+          std::ifstream in(v);
+          if (!in) throw std::invalid_argument("--billing-prices: cannot read the file " + v);
+          std::stringstream ss;
+          ss << in.rdbuf();
+          v = ss.str();
+        }
+        cfg.billing.prices = parse_billing_prices(v, "--billing-prices");
+      } else if (a == "--billing-report-interval") {
+        long s = std::stol(next());
+        if (s < 1 || s > 86'400)
+          throw std::invalid_argument("--billing-report-interval must be 1..86400 seconds");
+        cfg.billing.report_interval = std::chrono::seconds(s);
+      } else if (a == "--tls-cert")
+        tls_cert = next();
+      else if (a == "--tls-key")
+        tls_key = next();
       else if (a == "--tiers") {
         std::ifstream in(next());
         if (!in) throw std::invalid_argument("--tiers: cannot read the file");
@@ -137,6 +212,29 @@ int main(int argc, char** argv) {
       }
     }
     namespace fs = std::filesystem;
+    if (!tls_cert.empty() || !tls_key.empty()) {
+      if (tls_cert.empty() || tls_key.empty())
+        throw std::invalid_argument(
+            "--tls-cert and --tls-key go together (env CHORUS_TLS_CERT, "
+            "CHORUS_TLS_KEY)");
+      for (const auto& f : {tls_cert, tls_key})
+        if (!fs::is_regular_file(f)) throw std::invalid_argument("TLS file not found: " + f);
+      check_tls_files(tls_cert, tls_key);  // before anything starts: a bad file stops here
+      cfg.tls_cert_file = tls_cert;
+      cfg.tls_key_file = tls_key;
+      cfg.secure_cookies = true;
+    }
+    // An installed server (PREFIX/bin/chorus-server) finds its editor and templates in
+    // PREFIX/share/chorus; the source tree's folders are the last resort.
+    {
+      std::error_code ec;
+      fs::path share =
+          fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "share" / "chorus";
+      if (!ec && cfg.templates_dir.empty() && fs::is_directory(share / "workflows"))
+        cfg.templates_dir = (share / "workflows").string();
+      if (!ec && cfg.static_dir.empty() && fs::is_directory(share / "editor"))
+        cfg.static_dir = (share / "editor").string();
+    }
     if (cfg.templates_dir.empty() && fs::is_directory(CHORUS_SERVER_DEFAULT_TEMPLATES))
       cfg.templates_dir = CHORUS_SERVER_DEFAULT_TEMPLATES;
     if (cfg.static_dir.empty() && fs::is_directory(CHORUS_SERVER_DEFAULT_STATIC))
@@ -159,15 +257,21 @@ int main(int argc, char** argv) {
     opts.host = cfg.host;
     opts.port = cfg.port;
     opts.body_limit = cfg.body_limit;
+    opts.tls_cert_file = cfg.tls_cert_file;
+    opts.tls_key_file = cfg.tls_key_file;
     HttpServer server(
         ioc, opts, [&app](HttpRequest& r, Responder respond) { app.handle(r, std::move(respond)); },
         [&app](const AccessRecord& a) { app.on_access(a); });
     std::uint16_t port = server.start();
-    std::printf("chorus-server listening on http://%s:%u\n",
+    std::printf("chorus-server listening on %s://%s:%u\n",
+                cfg.tls_cert_file.empty() ? "http" : "https",
                 cfg.host == "0.0.0.0" ? "127.0.0.1" : cfg.host.c_str(), port);
     std::fflush(stdout);
     app.log.log(Logger::info, "listening",
-                {{"host", cfg.host}, {"port", port}, {"storage", app.db->backend()}});
+                {{"host", cfg.host},
+                 {"port", port},
+                 {"tls", !cfg.tls_cert_file.empty()},
+                 {"storage", app.db->backend()}});
 
     boost::asio::steady_timer timer(ioc);
     std::function<void()> arm = [&] {

@@ -112,7 +112,8 @@ void register_auth_routes(App& app) {
     app.offload([hash, pw = *password] { *hash = hash_password(pw); },
                 [&app, c, hash, mail, name] {
                   try {
-                    User u{random_id(), mail, name.value_or(""), *hash, "free", now_ms()};
+                    User u{random_id(),          mail,    name.value_or(""), *hash,
+                           app.cfg.default_tier, now_ms()};
                     try {
                       app.db->create_user(u);
                     } catch (const StorageError& e) {

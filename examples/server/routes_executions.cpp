@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <set>
+#include <variant>
 
 namespace chorus::server {
 
@@ -89,6 +90,96 @@ std::int64_t after_seq_of(Ctx& c) {
 
 }  // namespace
 
+std::variant<ExecutionRecord, StartFailure> start_execution(App& app, const User& user,
+                                                            const WorkflowRecord& wf,
+                                                            std::string input,
+                                                            const std::string& request_id) {
+  const TierLimits& t = app.tier(user.tier);
+  auto plan_error = [&](int status, const char* limit, std::string message, json::value allowed,
+                        HeaderList h = {}) {
+    if (!t.upgrade_to.empty()) message += "; upgrade to " + t.upgrade_to + " for a higher limit";
+    return StartFailure{
+        status,
+        "plan_limit_exceeded",
+        std::move(message),
+        {{"limit", limit}, {"tier", user.tier}, {"allowed", allowed}, {"upgradeTo", t.upgrade_to}},
+        std::move(h)};
+  };
+  std::int64_t now = now_ms();
+  std::int64_t day_start = now / 86'400'000 * 86'400'000;
+  if (t.executions_per_day > 0 &&
+      app.db->count_executions_since(user.id, day_start) >= t.executions_per_day) {
+    auto secs = (day_start + 86'400'000 - now) / 1000 + 1;
+    return plan_error(429, "executionsPerDay",
+                      "the " + user.tier + " plan allows " + std::to_string(t.executions_per_day) +
+                          " executions per day",
+                      t.executions_per_day, {{"Retry-After", std::to_string(secs)}});
+  }
+  if (t.concurrent_runs > 0 && app.runs->running_for_user(user.id) >= t.concurrent_runs)
+    return plan_error(429, "concurrentRuns",
+                      "the " + user.tier + " plan allows " + std::to_string(t.concurrent_runs) +
+                          " executions at a time",
+                      t.concurrent_runs, {{"Retry-After", "1"}});
+  if (t.monthly_platform_cost_usd >= 0) {
+    std::string month_start = iso_day(now).substr(0, 8) + "01";
+    double spent = app.db->platform_cost_since(user.id, month_start);
+    if (spent >= t.monthly_platform_cost_usd)
+      return plan_error(402, "monthlyPlatformCostUsd",
+                        "the " + user.tier + " plan includes $" +
+                            std::to_string(t.monthly_platform_cost_usd) +
+                            " per month of calls on the server's keys and this month used $" +
+                            std::to_string(spent) + "; add your own provider key in settings",
+                        t.monthly_platform_cost_usd);
+  }
+  std::size_t nodes = 0;
+  json::array problems = app.validate_workflow(wf.configuration, &nodes);
+  if (!problems.empty())
+    return StartFailure{400,
+                        "invalid_workflow",
+                        "the stored workflow does not validate; fix it and save again",
+                        {{"problems", std::move(problems)}},
+                        {}};
+  if (t.max_nodes > 0 && static_cast<std::int64_t>(nodes) > t.max_nodes)
+    return plan_error(
+        403, "maxNodes",
+        "the " + user.tier + " plan allows " + std::to_string(t.max_nodes) + " nodes per workflow",
+        t.max_nodes);
+
+  // The user's own keys for the providers the workflow names, decrypted for this run only.
+  std::set<std::string> wanted;
+  collect_providers(parse_stored(wf.configuration), wanted);
+  RunManager::Start s;
+  for (const auto& k : app.db->list_api_keys(user.id)) {
+    if (!wanted.count(k.provider)) continue;
+    auto plain = app.keys.open({k.ciphertext, k.nonce, k.key_id}, user.id + "\n" + k.provider);
+    if (!plain) {
+      app.log.log(Logger::error, "a stored provider key could not be decrypted (wrong master key?)",
+                  {{"userId", user.id}, {"provider", k.provider}, {"keyId", k.key_id}});
+      return StartFailure{409,
+                          "key_unreadable",
+                          "the stored key for " + k.provider + " cannot be decrypted; set it again",
+                          {{"provider", k.provider}},
+                          {}};
+    }
+    s.api_keys[k.provider] = std::move(*plain);
+  }
+  ExecutionRecord e;
+  e.id = random_id();
+  e.workflow_id = wf.id;
+  e.user_id = user.id;
+  e.status = "queued";
+  e.input = std::move(input);
+  e.workflow_version = wf.version;
+  e.started_at = now;
+  app.db->create_execution(e);
+  s.record = e;
+  s.document = wf.configuration;
+  app.runs->start(std::move(s));
+  app.log.log(Logger::info, "execution started",
+              {{"executionId", e.id}, {"workflowId", wf.id}, {"requestId", request_id}});
+  return e;
+}
+
 void register_execution_routes(App& app) {
   app.route("POST", "/api/workflows/:id/execute", true, [&app](CtxPtr c) {
     auto body = c->body_object();
@@ -101,87 +192,11 @@ void register_execution_routes(App& app) {
     auto wf = app.db->get_workflow(c->user->id, c->params[0]);
     if (!wf) return c->error(404, "not_found", "no such workflow");
 
-    const User& user = *c->user;
-    const TierLimits& t = app.tier(user.tier);
-    auto plan_error = [&](int status, const char* limit, std::string message, json::value allowed,
-                          HeaderList h = {}) {
-      if (!t.upgrade_to.empty()) message += "; upgrade to " + t.upgrade_to + " for a higher limit";
-      c->error(status, "plan_limit_exceeded", message,
-               {{"limit", limit},
-                {"tier", user.tier},
-                {"allowed", allowed},
-                {"upgradeTo", t.upgrade_to}},
-               std::move(h));
-    };
-    std::int64_t now = now_ms();
-    std::int64_t day_start = now / 86'400'000 * 86'400'000;
-    if (t.executions_per_day > 0 &&
-        app.db->count_executions_since(user.id, day_start) >= t.executions_per_day) {
-      auto secs = (day_start + 86'400'000 - now) / 1000 + 1;
-      return plan_error(429, "executionsPerDay",
-                        "the " + user.tier + " plan allows " +
-                            std::to_string(t.executions_per_day) + " executions per day",
-                        t.executions_per_day, {{"Retry-After", std::to_string(secs)}});
-    }
-    if (t.concurrent_runs > 0 && app.runs->running_for_user(user.id) >= t.concurrent_runs)
-      return plan_error(429, "concurrentRuns",
-                        "the " + user.tier + " plan allows " + std::to_string(t.concurrent_runs) +
-                            " executions at a time",
-                        t.concurrent_runs, {{"Retry-After", "1"}});
-    if (t.monthly_platform_cost_usd >= 0) {
-      std::string month_start = iso_day(now).substr(0, 8) + "01";
-      double spent = app.db->platform_cost_since(user.id, month_start);
-      if (spent >= t.monthly_platform_cost_usd)
-        return plan_error(402, "monthlyPlatformCostUsd",
-                          "the " + user.tier + " plan includes $" +
-                              std::to_string(t.monthly_platform_cost_usd) +
-                              " per month of calls on the server's keys and this month used $" +
-                              std::to_string(spent) + "; add your own provider key in settings",
-                          t.monthly_platform_cost_usd);
-    }
-    std::size_t nodes = 0;
-    json::array problems = app.validate_workflow(wf->configuration, &nodes);
-    if (!problems.empty())
-      return c->error(400, "invalid_workflow",
-                      "the stored workflow does not validate; fix it and save again",
-                      {{"problems", std::move(problems)}});
-    if (t.max_nodes > 0 && static_cast<std::int64_t>(nodes) > t.max_nodes)
-      return plan_error(403, "maxNodes",
-                        "the " + user.tier + " plan allows " + std::to_string(t.max_nodes) +
-                            " nodes per workflow",
-                        t.max_nodes);
-
-    // The user's own keys for the providers the workflow names, decrypted for this run only.
-    std::set<std::string> wanted;
-    collect_providers(parse_stored(wf->configuration), wanted);
-    RunManager::Start s;
-    for (const auto& k : app.db->list_api_keys(user.id)) {
-      if (!wanted.count(k.provider)) continue;
-      auto plain = app.keys.open({k.ciphertext, k.nonce, k.key_id}, user.id + "\n" + k.provider);
-      if (!plain) {
-        app.log.log(Logger::error,
-                    "a stored provider key could not be decrypted (wrong master key?)",
-                    {{"userId", user.id}, {"provider", k.provider}, {"keyId", k.key_id}});
-        return c->error(409, "key_unreadable",
-                        "the stored key for " + k.provider + " cannot be decrypted; set it again",
-                        {{"provider", k.provider}});
-      }
-      s.api_keys[k.provider] = std::move(*plain);
-    }
-    ExecutionRecord e;
-    e.id = random_id();
-    e.workflow_id = wf->id;
-    e.user_id = user.id;
-    e.status = "queued";
-    e.input = input.value_or("");
-    e.workflow_version = wf->version;
-    e.started_at = now;
-    app.db->create_execution(e);
-    s.record = e;
-    s.document = wf->configuration;
-    app.runs->start(std::move(s));
-    app.log.log(Logger::info, "execution started",
-                {{"executionId", e.id}, {"workflowId", wf->id}, {"requestId", c->req.request_id}});
+    auto started = start_execution(app, *c->user, *wf, input.value_or(""), c->req.request_id);
+    if (auto* fail = std::get_if<StartFailure>(&started))
+      return c->error(fail->status, fail->code, fail->message, std::move(fail->details),
+                      std::move(fail->headers));
+    const ExecutionRecord& e = std::get<ExecutionRecord>(started);
 
     bool sse = stream.value_or(false) ||
                c->req.header("accept").find("text/event-stream") != std::string_view::npos;
@@ -198,7 +213,7 @@ void register_execution_routes(App& app) {
       return;
     }
     if (wait.value_or(false)) {
-      std::string id = e.id, uid = user.id;
+      std::string id = e.id, uid = c->user->id;
       app.runs->when_finished(id, [&app, c, id, uid] {
         try {
           auto rec = app.db->get_execution(uid, id);

@@ -1,7 +1,11 @@
 #include "runs.hpp"
 
+#include "queue_notify.hpp"
+#include "queue_store.hpp"
+
 #include <chorus/executor.hpp>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -20,6 +24,8 @@ std::string sse_frame(std::int64_t seq, std::string_view json_text) {
   return f;
 }
 
+using Clock = std::chrono::steady_clock;
+
 struct LiveRun {
   std::string id, user_id, workflow_id;
   std::shared_ptr<const Workflow> workflow;
@@ -27,28 +33,54 @@ struct LiveRun {
   std::map<std::string, std::string> api_keys;
   std::set<std::string> user_keys;  // providers whose calls use the user's own key
   std::shared_ptr<StopSignal> stop = StopSignal::create();
+  std::int64_t seq_base = 0;  // a resumed run continues the stored event log
+  std::int64_t takeovers = 0;
+  std::map<std::string, NodeResult> resume;  // stored results of a taken-over run
   std::vector<std::pair<std::int64_t, std::shared_ptr<const std::string>>>
-      frames;                        // the log so far
-  std::vector<EventRecord> pending;  // not yet persisted
+      frames;                        // the published (persisted) log of this execution here
+  std::vector<EventRecord> pending;  // not yet persisted, not yet published
+  std::vector<NodeProgress> pending_nodes;
   std::vector<std::shared_ptr<SseSink>> listeners;
   std::vector<std::function<void()>> on_done;
-  std::map<std::string, ExecutionNodeRecord> nodes;  // live node results
-  std::chrono::steady_clock::time_point last_flush = std::chrono::steady_clock::now();
-  bool running = false;
+  std::map<std::string, ExecutionNodeRecord> nodes;  // node results so far
+  Clock::time_point last_flush = Clock::now();
+  Clock::time_point watched_until{};  // a listener on another instance follows this run
+  bool abandoned = false;             // the claim was lost (or released): write nothing more
+};
+
+// A run followed here but executing elsewhere (or still queued): listeners read the stored log.
+struct RemoteFollow {
+  struct Listener {
+    std::shared_ptr<SseSink> sink;
+    std::int64_t cursor;  // last seq sent
+  };
+  std::vector<Listener> listeners;
+  std::vector<std::function<void()>> on_done;
+  Clock::time_point watch_sent{};
 };
 
 struct RunManager::State {
   explicit State(App& app) : executor(app.ioc.get_executor(), app.providers) {}
   Executor executor;
+  std::string instance;
+  std::unique_ptr<RunStore> store;
+  std::unique_ptr<PgNotifier> notifier;
   std::map<std::string, std::shared_ptr<LiveRun>> live;
-  std::deque<std::shared_ptr<LiveRun>> queue;
-  std::size_t running = 0;
+  std::map<std::string, RemoteFollow> remote;
+  std::optional<boost::asio::steady_timer> heartbeat_timer, flush_timer;
+  std::chrono::milliseconds heartbeat{2000}, lease{6000};
+  unsigned ticks = 0;
+  bool filling = false;
+  bool releasing = false;
+  bool stopping = false;
 };
 
-RunManager::RunManager(App& app) : app_(app), state_(std::make_unique<State>(app)) {}
-RunManager::~RunManager() = default;
-
 namespace {
+
+constexpr auto kListenedFlush = std::chrono::milliseconds(100);
+constexpr auto kIdleFlush = std::chrono::seconds(1);
+constexpr auto kWatchTtl = std::chrono::seconds(15);
+constexpr auto kWatchRenew = std::chrono::seconds(5);
 
 ExecutionNodeRecord node_record(const std::string& id, const NodeResult& r) {
   ExecutionNodeRecord n;
@@ -67,9 +99,129 @@ ExecutionNodeRecord node_record(const std::string& id, const NodeResult& r) {
   return n;
 }
 
+// Provider ids named anywhere in the document ("provider": "..."), for choosing which stored
+// keys to decrypt.
+void collect_providers(const json::value& v, std::set<std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [k, val] : v.as_object()) {
+      if (k == "provider" && val.is_string()) out.emplace(val.as_string());
+      collect_providers(val, out);
+    }
+  } else if (v.is_array()) {
+    for (const auto& x : v.as_array())
+      collect_providers(x, out);
+  }
+}
+
+bool terminal(std::string_view status) {
+  return status != "queued" && status != "running";
+}
+
+ExecutionFinal final_of(const LiveRun& run, std::string status, std::string error) {
+  ExecutionFinal f;
+  f.execution_id = run.id;
+  f.user_id = run.user_id;
+  f.status = std::move(status);
+  f.error = std::move(error);
+  f.finished_at = now_ms();
+  f.day = iso_day(f.finished_at);
+  return f;
+}
+
+void wipe(std::map<std::string, std::string>& keys) {
+  for (auto& [k, v] : keys)
+    std::fill(v.begin(), v.end(), '\0');
+  keys.clear();
+}
+
 }  // namespace
 
+RunManager::RunManager(App& app) : app_(app), state_(std::make_unique<State>(app)) {
+  auto& st = *state_;
+  st.instance = app.cfg.instance_id.empty() ? random_id().substr(0, 16) : app.cfg.instance_id;
+  st.heartbeat = std::max(app.cfg.heartbeat, std::chrono::milliseconds(50));
+  st.lease = app.cfg.lease.count() > 0 ? app.cfg.lease : 3 * st.heartbeat;
+  st.store = std::make_unique<RunStore>(app.cfg.db, st.instance, owner_key_of(st.instance));
+  if (st.store->postgres()) {
+    st.notifier = std::make_unique<PgNotifier>(
+        app.ioc, app.cfg.db,
+        std::vector<std::string>{"chorus_events", "chorus_queue", "chorus_cancel", "chorus_watch"},
+        owner_key_of(st.instance),
+        [this](std::string_view ch, std::string_view payload) { on_notify(ch, payload); },
+        [this] { on_notify("", ""); },
+        [this](std::string_view msg, std::string_view detail) {
+          app_.log.log(Logger::warn, msg, {{"error", detail}});
+        });
+    st.notifier->start();
+  }
+  app.log.log(Logger::info, "run queue ready",
+              {{"instanceId", st.instance},
+               {"heartbeatMs", st.heartbeat.count()},
+               {"leaseMs", st.lease.count()},
+               {"orphanedRuns", app.cfg.resume_orphans ? "resume" : "interrupt"}});
+  // Runs left by dead instances (and, at start-up, by an earlier process of this one).
+  if (app.cfg.resume_orphans) {
+    auto taken = st.store->orphans(app.cfg.max_concurrent_runs, st.lease.count(), true, true);
+    if (!taken.empty())
+      app.log.log(Logger::warn, "resuming executions left running by a stopped server",
+                  {{"count", taken.size()}});
+    for (auto& c : taken)
+      launch_claimed(std::move(c), true);
+  } else {
+    auto ended = st.store->orphans(0, st.lease.count(), true, false);
+    if (!ended.empty())
+      app.log.log(Logger::warn, "executions left running by a stopped server marked interrupted",
+                  {{"count", ended.size()}});
+  }
+  fill();
+  arm_timers();
+}
+
+RunManager::~RunManager() {
+  if (state_->notifier) state_->notifier->stop();
+}
+
+const std::string& RunManager::instance_id() const {
+  return state_->instance;
+}
+
+void RunManager::arm_timers() {
+  auto& st = *state_;
+  if (!st.heartbeat_timer) st.heartbeat_timer.emplace(app_.ioc);
+  if (!st.flush_timer) st.flush_timer.emplace(app_.ioc);
+  arm_heartbeat();
+  arm_flush();
+}
+
+void RunManager::arm_heartbeat() {
+  state_->heartbeat_timer->expires_after(state_->heartbeat);
+  state_->heartbeat_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    beat();
+    arm_heartbeat();
+  });
+}
+
+void RunManager::arm_flush() {
+  state_->flush_timer->expires_after(kListenedFlush);
+  state_->flush_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    tick();
+    arm_flush();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting runs
+
 void RunManager::start(Start s) {
+  auto& st = *state_;
+  bool room = !st.stopping && st.live.size() < app_.cfg.max_concurrent_runs;
+  bool claimed = st.store->enqueue(s.record.id, s.document, room);
+  if (!claimed) {  // any instance with room claims it (this one when a run ends)
+    wipe(s.api_keys);
+    return;
+  }
   auto run = std::make_shared<LiveRun>();
   run->id = s.record.id;
   run->user_id = s.record.user_id;
@@ -81,28 +233,106 @@ void RunManager::start(Start s) {
   auto parsed = Workflow::parse(s.document);
   if (parsed.workflow)
     run->workflow = std::make_shared<const Workflow>(std::move(*parsed.workflow));
-  state_->live[run->id] = run;
-  if (state_->running >= app_.cfg.max_concurrent_runs) {
-    state_->queue.push_back(run);
+  st.live[run->id] = run;
+  launch(run);
+}
+
+void RunManager::launch_claimed(ClaimedRun c, bool resumed) {
+  auto& st = *state_;
+  auto run = std::make_shared<LiveRun>();
+  run->id = c.record.id;
+  run->user_id = c.record.user_id;
+  run->workflow_id = c.record.workflow_id;
+  run->input = c.record.input;
+  run->seq_base = c.next_seq;
+  run->takeovers = c.takeovers;
+  st.live[run->id] = run;
+  if (c.document.empty()) {  // queued by a server version without the queue: cannot run it
+    finalize(run,
+             final_of(*run, "interrupted",
+                      R"({"code":"interrupted","message":"the server stopped during the run"})"));
     return;
+  }
+  auto parsed = Workflow::parse(c.document);
+  if (parsed.workflow)
+    run->workflow = std::make_shared<const Workflow>(std::move(*parsed.workflow));
+  // The user's own keys for the providers the workflow names: this instance decrypts them (all
+  // instances share the master key); they live in memory for this run only.
+  std::set<std::string> wanted;
+  collect_providers(parse_stored(c.document), wanted);
+  if (!wanted.empty()) {
+    for (const auto& k : st.store->api_keys(run->user_id)) {
+      if (!wanted.count(k.provider)) continue;
+      auto plain =
+          app_.keys.open({k.ciphertext, k.nonce, k.key_id}, run->user_id + "\n" + k.provider);
+      if (!plain) {
+        app_.log.log(Logger::error,
+                     "a stored provider key could not be decrypted (wrong master key?)",
+                     {{"userId", run->user_id}, {"provider", k.provider}, {"keyId", k.key_id}});
+        wipe(run->api_keys);
+        finalize(run, final_of(*run, "failed",
+                               R"({"kind":"key_unreadable","message":"the stored key for )" +
+                                   k.provider + R"( cannot be decrypted; set it again"})"));
+        return;
+      }
+      run->api_keys[k.provider] = std::move(*plain);
+      run->user_keys.insert(k.provider);
+    }
+  }
+  if (resumed) {
+    // Completed nodes are not run (nor paid) again: the last terminal event of each node in the
+    // stored log carries its full result (route included); the executor decides what it reuses.
+    for (const auto& e : app_.db->list_events(run->id, -1)) {
+      std::string_view d = e.data;
+      if (d.find("\"type\":\"node_finished\"") == std::string_view::npos &&
+          d.find("\"type\":\"node_skipped\"") == std::string_view::npos &&
+          d.find("\"type\":\"node_failed\"") == std::string_view::npos)
+        continue;
+      auto v = parse_stored(d);
+      if (!v.is_object()) continue;
+      const auto& o = v.as_object();
+      auto node = o.find("nodeId");
+      auto result = o.find("result");
+      if (node == o.end() || !node->value().is_string() || result == o.end()) continue;
+      std::string id(node->value().as_string());
+      if (run->workflow && !run->workflow->find_node(id)) continue;
+      try {
+        run->resume[id] = NodeResult::from_json(result->value());
+      } catch (const std::exception&) {
+        continue;  // unreadable: the node runs again
+      }
+    }
+    for (const auto& [id, r] : run->resume)
+      run->nodes[id] = node_record(id, r);
+    app_.metrics.count("chorus_executions_taken_over_total");
+    app_.log.log(Logger::info, "execution taken over",
+                 {{"executionId", run->id},
+                  {"resumedNodes", run->resume.size()},
+                  {"firstSeq", run->seq_base}});
+  }
+  // Listeners that followed it from the stored log (queued, or on the dead instance) now
+  // follow it here.
+  if (auto it = st.remote.find(run->id); it != st.remote.end()) {
+    pump(run->id);
+    if (auto again = st.remote.find(run->id); again != st.remote.end()) {
+      for (auto& l : again->second.listeners)
+        if (!l.sink->closed()) run->listeners.push_back(l.sink);
+      for (auto& d : again->second.on_done)
+        run->on_done.push_back(std::move(d));
+      st.remote.erase(again);
+    }
   }
   launch(run);
 }
 
 void RunManager::launch(std::shared_ptr<LiveRun> run) {
-  ++state_->running;
-  run->running = true;
-  app_.db->set_execution_status(run->id, "running");
   app_.metrics.count("chorus_executions_started_total");
   if (!run->workflow) {  // the stored document no longer parses (library changed): fail cleanly
-    ExecutionFinal f;
-    f.execution_id = run->id;
-    f.user_id = run->user_id;
-    f.status = "failed";
-    f.error = R"({"kind":"invalid_workflow","message":"the stored workflow no longer parses"})";
-    f.finished_at = now_ms();
-    f.day = iso_day(f.finished_at);
-    finalize(run, std::move(f));
+    finalize(
+        run,
+        final_of(
+            *run, "failed",
+            R"({"kind":"invalid_workflow","message":"the stored workflow no longer parses"})"));
     return;
   }
   RunOptions opts;
@@ -110,24 +340,35 @@ void RunManager::launch(std::shared_ptr<LiveRun> run) {
   opts.stop = run->stop;
   opts.api_keys = run->api_keys;
   opts.stream_tokens = true;
+  opts.resume = std::move(run->resume);
   std::weak_ptr<LiveRun> weak = run;
   opts.on_event = [this, weak](const RunEvent& e) {
     auto r = weak.lock();
-    if (!r) return;
+    if (!r || r->abandoned) return;
     if (e.result && !e.node_id.empty() &&
         (e.type == RunEventType::node_finished || e.type == RunEventType::node_failed ||
-         e.type == RunEventType::node_skipped))
-      r->nodes[std::string(e.node_id)] = node_record(std::string(e.node_id), *e.result);
-    std::string text = json::serialize(e.to_json());
+         e.type == RunEventType::node_skipped)) {
+      std::string id(e.node_id);
+      auto rec = node_record(id, *e.result);
+      r->nodes[id] = rec;
+      r->pending_nodes.push_back(
+          {std::move(rec), r->workflow_id, r->user_keys.count(e.result->provider) > 0});
+    }
+    std::int64_t seq = r->seq_base + static_cast<std::int64_t>(e.seq);
+    std::string text;
+    if (r->seq_base == 0) {
+      text = json::serialize(e.to_json());
+    } else {  // a resumed run continues the stored log's numbering
+      auto j = e.to_json();
+      j["seq"] = seq;
+      text = json::serialize(j);
+    }
     bool important = e.type != RunEventType::token;
-    on_event(*r, std::move(text), static_cast<std::int64_t>(e.seq), important);
+    on_event(*r, std::move(text), seq, important);
   };
   state_->executor.async_run(run->workflow, run->input, std::move(opts),
                              [this, run](error_code, RunResult result) {
-                               // Keys leave memory with the run.
-                               for (auto& [k, v] : run->api_keys)
-                                 std::fill(v.begin(), v.end(), '\0');
-                               run->api_keys.clear();
+                               wipe(run->api_keys);  // keys leave memory with the run
                                ExecutionFinal f;
                                f.execution_id = run->id;
                                f.user_id = run->user_id;
@@ -141,118 +382,359 @@ void RunManager::launch(std::shared_ptr<LiveRun> run) {
                                f.cost = result.cost;
                                f.finished_at = now_ms();
                                f.day = iso_day(f.finished_at);
-                               std::map<std::pair<std::string, std::string>, UsageDelta> usage;
-                               for (const auto& [id, n] : result.nodes) {
+                               for (const auto& [id, n] : result.nodes)
                                  f.nodes.push_back(node_record(id, n));
-                                 if (n.provider.empty() || n.attempts == 0) continue;
-                                 UsageDelta& u = usage[{n.provider, n.model}];
-                                 u.provider = n.provider;
-                                 u.model = n.model;
-                                 u.workflow_id = run->workflow_id;
-                                 u.calls += n.attempts;
-                                 u.prompt_tokens += n.usage.prompt_tokens;
-                                 u.completion_tokens += n.usage.completion_tokens;
-                                 u.total_tokens += n.usage.total_tokens;
-                                 double cost = n.cost.value_or(0.0);
-                                 u.cost += cost;
-                                 if (!run->user_keys.count(n.provider)) u.platform_cost += cost;
-                               }
-                               for (auto& [k, u] : usage)
-                                 f.usage.push_back(std::move(u));
                                finalize(run, std::move(f));
                              });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Events: persisted, then published
+
 void RunManager::on_event(LiveRun& run, std::string text, std::int64_t seq, bool important) {
-  auto frame = std::make_shared<const std::string>(sse_frame(seq, text));
-  run.frames.emplace_back(seq, frame);
   run.pending.push_back({seq, std::move(text)});
   app_.metrics.count("chorus_run_events_total");
-  // Fan out without copying: every listener shares the frame.
-  for (auto& l : run.listeners)
-    if (!l->closed()) l->send(frame);
-  auto now = std::chrono::steady_clock::now();
-  if (important || run.pending.size() >= 256 || now - run.last_flush > std::chrono::seconds(1))
+  if (important || run.pending.size() >= 256) {
+    flush(run);
+    return;
+  }
+  // Tokens: the 100 ms tick flushes them while someone listens, else every second.
+  auto now = Clock::now();
+  bool listened = !run.listeners.empty() || now < run.watched_until;
+  if (now - run.last_flush >= (listened
+                                   ? std::chrono::duration_cast<Clock::duration>(kListenedFlush)
+                                   : std::chrono::duration_cast<Clock::duration>(kIdleFlush)))
     flush(run);
 }
 
-void RunManager::flush(LiveRun& run) {
-  if (run.pending.empty()) return;
+bool RunManager::flush(LiveRun& run) {
+  if (run.abandoned) return false;
+  if (run.pending.empty() && run.pending_nodes.empty()) return true;
+  ExecutionProgress p;
+  p.execution_id = run.id;
+  p.user_id = run.user_id;
+  p.events = std::move(run.pending);
+  p.nodes = std::move(run.pending_nodes);
+  run.pending.clear();
+  run.pending_nodes.clear();
+  bool ok = false;
   try {
-    app_.db->append_events(run.id, run.pending);
-    run.pending.clear();
-    run.last_flush = std::chrono::steady_clock::now();
+    ok = state_->store->save_progress(p);
   } catch (const std::exception& e) {
     app_.log.log(Logger::error, "could not persist run events",
                  {{"executionId", run.id}, {"error", e.what()}});
+    // Keep them for the next flush (nothing was written: one transaction).
+    p.events.insert(p.events.end(), std::make_move_iterator(run.pending.begin()),
+                    std::make_move_iterator(run.pending.end()));
+    run.pending = std::move(p.events);
+    p.nodes.insert(p.nodes.end(), std::make_move_iterator(run.pending_nodes.begin()),
+                   std::make_move_iterator(run.pending_nodes.end()));
+    run.pending_nodes = std::move(p.nodes);
+    return false;
+  }
+  run.last_flush = Clock::now();
+  if (!ok) {
+    auto it = state_->live.find(run.id);
+    if (it != state_->live.end()) abandon(it->second);
+    return false;
+  }
+  publish(run, p.events);
+  return true;
+}
+
+void RunManager::publish(LiveRun& run, const std::vector<EventRecord>& events) {
+  for (const auto& e : events) {
+    auto frame = std::make_shared<const std::string>(sse_frame(e.seq, e.data));
+    run.frames.emplace_back(e.seq, frame);
+    // Fan out without copying: every listener shares the frame.
+    for (auto& l : run.listeners)
+      if (!l->closed()) l->send(frame);
   }
 }
 
 void RunManager::finalize(const std::shared_ptr<LiveRun>& run, ExecutionFinal f) {
-  f.events = std::move(run->pending);
-  run->pending.clear();
-  try {
-    app_.db->finish_execution(f);
-  } catch (const std::exception& e) {
-    app_.log.log(Logger::error, "could not store the execution result",
-                 {{"executionId", run->id}, {"error", e.what()}});
+  auto& st = *state_;
+  bool stored = false;
+  if (!run->abandoned && !st.releasing) {
+    ExecutionProgress p;
+    p.execution_id = run->id;
+    p.user_id = run->user_id;
+    p.events = std::move(run->pending);
+    run->pending.clear();
+    p.nodes = std::move(run->pending_nodes);
+    run->pending_nodes.clear();
+    // Every node's final result (idempotent: usage already accounted is not added again).
+    for (auto& n : f.nodes)
+      p.nodes.push_back({n, run->workflow_id, n.provider && run->user_keys.count(*n.provider) > 0});
+    try {
+      stored = st.store->finish(p, f);
+      if (stored) publish(*run, p.events);
+    } catch (const std::exception& e) {
+      // The claim stays ours until the lease lapses; another instance (or this one after a
+      // restart) then resumes or interrupts the run.
+      app_.log.log(Logger::error, "could not store the execution result",
+                   {{"executionId", run->id}, {"error", e.what()}});
+    }
+    if (stored) {
+      app_.metrics.count("chorus_executions_finished_total{status=\"" + f.status + "\"}");
+      app_.log.log(
+          Logger::info, "execution finished",
+          {{"executionId", run->id}, {"status", f.status}, {"totalTokens", f.total_tokens}});
+    }
   }
-  app_.metrics.count("chorus_executions_finished_total{status=\"" + f.status + "\"}");
-  app_.log.log(Logger::info, "execution finished",
-               {{"executionId", run->id}, {"status", f.status}, {"totalTokens", f.total_tokens}});
+  if (!stored && !run->abandoned) {
+    run->abandoned = true;
+    // Someone else ends it: follow the stored log from where this instance stopped.
+    RemoteFollow& rf = st.remote[run->id];
+    std::int64_t cursor = run->frames.empty() ? run->seq_base - 1 : run->frames.back().first;
+    for (auto& l : run->listeners)
+      if (!l->closed()) rf.listeners.push_back({l, cursor});
+    for (auto& d : run->on_done)
+      rf.on_done.push_back(std::move(d));
+    run->listeners.clear();
+    run->on_done.clear();
+  }
   for (auto& l : run->listeners)
     l->close();
   run->listeners.clear();
-  state_->live.erase(run->id);
-  if (run->running) {
-    run->running = false;
-    --state_->running;
-  }
+  if (auto it = st.live.find(run->id); it != st.live.end() && it->second == run) st.live.erase(it);
   auto done = std::move(run->on_done);
+  run->on_done.clear();
   for (auto& d : done)
     d();
-  while (!state_->queue.empty() && state_->running < app_.cfg.max_concurrent_runs) {
-    auto next = state_->queue.front();
-    state_->queue.pop_front();
-    if (state_->live.count(next->id)) launch(next);
+  fill();
+}
+
+void RunManager::abandon(const std::shared_ptr<LiveRun>& run) {
+  auto& st = *state_;
+  if (run->abandoned) return;
+  app_.log.log(Logger::warn, "lost the claim of an execution (another instance took it over)",
+               {{"executionId", run->id}});
+  app_.metrics.count("chorus_executions_claims_lost_total");
+  run->abandoned = true;
+  run->stop->request_stop();
+  RemoteFollow& rf = st.remote[run->id];
+  std::int64_t cursor = run->frames.empty() ? run->seq_base - 1 : run->frames.back().first;
+  for (auto& l : run->listeners)
+    if (!l->closed()) rf.listeners.push_back({l, cursor});
+  for (auto& d : run->on_done)
+    rf.on_done.push_back(std::move(d));
+  run->listeners.clear();
+  run->on_done.clear();
+  run->pending.clear();
+  run->pending_nodes.clear();
+  st.live.erase(run->id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue: claims, heartbeats, takeovers
+
+void RunManager::fill() {
+  auto& st = *state_;
+  if (st.filling || st.releasing || st.stopping) return;
+  st.filling = true;
+  try {
+    while (st.live.size() < app_.cfg.max_concurrent_runs) {
+      auto claimed = st.store->claim(app_.cfg.max_concurrent_runs - st.live.size());
+      if (claimed.empty()) break;
+      for (auto& c : claimed)
+        launch_claimed(std::move(c), false);
+    }
+  } catch (const std::exception& e) {
+    app_.log.log(Logger::error, "claiming queued executions failed", {{"error", e.what()}});
+  }
+  st.filling = false;
+}
+
+void RunManager::beat() {
+  auto& st = *state_;
+  if (st.releasing) return;
+  try {
+    auto beats = st.store->heartbeat();
+    std::set<std::string> owned;
+    for (const auto& b : beats) {
+      owned.insert(b.id);
+      if (!b.cancel_requested) continue;
+      if (auto it = st.live.find(b.id); it != st.live.end()) it->second->stop->request_stop();
+    }
+    std::vector<std::shared_ptr<LiveRun>> lost;
+    for (auto& [id, r] : st.live)
+      if (!owned.count(id)) lost.push_back(r);
+    for (auto& r : lost)
+      abandon(r);
+    // Claims without a run here (its end could not be written): hand them back.
+    for (const auto& id : owned)
+      if (!st.live.count(id)) st.store->release(id);
+    std::size_t room =
+        app_.cfg.max_concurrent_runs - std::min(app_.cfg.max_concurrent_runs, st.live.size());
+    if (app_.cfg.resume_orphans) {
+      for (auto& c : st.store->orphans(room, st.lease.count(), false, true))
+        launch_claimed(std::move(c), true);
+    } else {
+      st.store->orphans(0, st.lease.count(), false, false);
+    }
+  } catch (const std::exception& e) {
+    app_.log.log(Logger::error, "heartbeat failed", {{"error", e.what()}});
+  }
+  fill();
+}
+
+void RunManager::tick() {
+  auto& st = *state_;
+  auto now = Clock::now();
+  std::vector<std::shared_ptr<LiveRun>> due;
+  for (auto& [id, r] : st.live) {
+    if (r->pending.empty() && r->pending_nodes.empty()) continue;
+    bool listened = !r->listeners.empty() || now < r->watched_until;
+    if (listened || now - r->last_flush >= kIdleFlush) due.push_back(r);
+  }
+  for (auto& r : due)
+    flush(*r);
+  // Once a second: follow remote runs from the store (covers missed notifications, and SQLite),
+  // and tell their owners someone listens (so they flush tokens every 100 ms).
+  if (++st.ticks % 10 != 0) return;
+  std::vector<std::string> ids;
+  for (auto& [id, rf] : st.remote)
+    ids.push_back(id);
+  for (const auto& id : ids) {
+    auto it = st.remote.find(id);
+    if (it == st.remote.end()) continue;
+    if (!it->second.listeners.empty() && now - it->second.watch_sent >= kWatchRenew) {
+      it->second.watch_sent = now;
+      try {
+        st.store->notify("chorus_watch", id);
+      } catch (const std::exception&) {
+      }
+    }
+    pump(id);
   }
 }
 
+// Sends a followed run's stored events to its listeners; ends them when the run ended.
+void RunManager::pump(const std::string& id) {
+  auto& st = *state_;
+  auto it = st.remote.find(id);
+  if (it == st.remote.end()) return;
+  try {
+    auto prog = st.store->progress(id);
+    bool ended = !prog || terminal(prog->status);
+    auto& rf = it->second;
+    std::erase_if(rf.listeners, [](const RemoteFollow::Listener& l) { return l.sink->closed(); });
+    if (!rf.listeners.empty()) {
+      std::int64_t from = rf.listeners.front().cursor;
+      for (const auto& l : rf.listeners)
+        from = std::min(from, l.cursor);
+      if (!prog || prog->last_seq > from) {
+        auto events = app_.db->list_events(id, from);
+        for (const auto& e : events) {
+          auto frame = std::make_shared<const std::string>(sse_frame(e.seq, e.data));
+          for (auto& l : rf.listeners)
+            if (e.seq > l.cursor) {
+              l.sink->send(frame);
+              l.cursor = e.seq;
+            }
+        }
+      }
+    }
+    if (!ended) return;
+    auto listeners = std::move(rf.listeners);
+    auto done = std::move(rf.on_done);
+    st.remote.erase(it);
+    for (auto& l : listeners)
+      l.sink->close();
+    for (auto& d : done)
+      d();
+  } catch (const std::exception& e) {
+    app_.log.log(Logger::error, "following a run from the store failed",
+                 {{"executionId", id}, {"error", e.what()}});
+  }
+}
+
+void RunManager::on_notify(std::string_view channel, std::string_view payload) {
+  auto& st = *state_;
+  if (channel.empty()) {  // reconnected: notifications may have been missed
+    std::vector<std::string> ids;
+    for (auto& [id, rf] : st.remote)
+      ids.push_back(id);
+    for (const auto& id : ids)
+      pump(id);
+    fill();
+    return;
+  }
+  if (channel == "chorus_events") {
+    auto colon = payload.rfind(':');
+    std::string id(payload.substr(0, colon));
+    if (st.remote.count(id)) pump(id);
+  } else if (channel == "chorus_queue") {
+    fill();
+  } else if (channel == "chorus_cancel") {
+    if (auto it = st.live.find(std::string(payload)); it != st.live.end())
+      it->second->stop->request_stop();
+  } else if (channel == "chorus_watch") {
+    if (auto it = st.live.find(std::string(payload)); it != st.live.end())
+      it->second->watched_until = Clock::now() + kWatchTtl;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public API, for runs here and elsewhere
+
 bool RunManager::cancel(const std::string& id) {
-  auto it = state_->live.find(id);
-  if (it == state_->live.end()) return false;
-  auto run = it->second;
-  if (!run->running) {  // still queued: finish as cancelled without running
-    state_->queue.erase(std::remove(state_->queue.begin(), state_->queue.end(), run),
-                        state_->queue.end());
-    ExecutionFinal f;
-    f.execution_id = run->id;
-    f.user_id = run->user_id;
-    f.status = "cancelled";
-    f.error = R"({"kind":"cancelled","message":"cancelled before it started"})";
-    f.finished_at = now_ms();
-    f.day = iso_day(f.finished_at);
-    finalize(run, std::move(f));
+  auto& st = *state_;
+  if (auto it = st.live.find(id); it != st.live.end()) {
+    it->second->stop->request_stop();
     return true;
   }
-  run->stop->request_stop();
-  return true;
+  switch (st.store->request_cancel(id)) {
+    case RunStore::CancelOutcome::cancelled:
+      pump(id);  // a listener here ends now (others hear the NOTIFY)
+      return true;
+    case RunStore::CancelOutcome::requested:
+      return true;
+    case RunStore::CancelOutcome::not_active:
+      break;
+  }
+  return false;
 }
 
 bool RunManager::is_live(const std::string& id) const {
-  return state_->live.count(id) > 0;
+  if (state_->live.count(id)) return true;
+  auto p = state_->store->progress(id);
+  return p && !terminal(p->status);
 }
 
 void RunManager::attach(const std::string& id, std::int64_t after_seq,
                         std::shared_ptr<SseSink> sink) {
-  auto it = state_->live.find(id);
-  if (it == state_->live.end()) {
-    for (const auto& e : app_.db->list_events(id, after_seq))
+  auto& st = *state_;
+  auto it = st.live.find(id);
+  if (it == st.live.end()) {
+    auto prog = st.store->progress(id);
+    std::int64_t cursor = after_seq;
+    for (const auto& e : app_.db->list_events(id, after_seq)) {
       sink->send(std::make_shared<const std::string>(sse_frame(e.seq, e.data)));
-    sink->close();
+      cursor = e.seq;
+    }
+    if (!prog || terminal(prog->status)) {
+      sink->close();
+      return;
+    }
+    // Executing on another instance, or still queued: follow the stored log.
+    RemoteFollow& rf = st.remote[id];
+    rf.listeners.push_back({sink, cursor});
+    app_.metrics.count("chorus_sse_listeners_attached_total");
+    if (Clock::now() - rf.watch_sent >= kWatchRenew) {
+      rf.watch_sent = Clock::now();
+      st.store->notify("chorus_watch", id);
+    }
+    pump(id);  // it may have ended meanwhile
     return;
   }
   auto run = it->second;
+  // A resumed run's earlier events are in the store only.
+  if (after_seq + 1 < run->seq_base)
+    for (const auto& e : app_.db->list_events(id, after_seq))
+      if (e.seq < run->seq_base)
+        sink->send(std::make_shared<const std::string>(sse_frame(e.seq, e.data)));
   for (const auto& [seq, frame] : run->frames)
     if (seq > after_seq) sink->send(frame);
   run->listeners.push_back(sink);
@@ -267,19 +749,21 @@ void RunManager::attach(const std::string& id, std::int64_t after_seq,
 }
 
 void RunManager::when_finished(const std::string& id, std::function<void()> f) {
-  auto it = state_->live.find(id);
-  if (it == state_->live.end()) {
+  auto& st = *state_;
+  if (auto it = st.live.find(id); it != st.live.end()) {
+    it->second->on_done.push_back(std::move(f));
+    return;
+  }
+  auto prog = st.store->progress(id);
+  if (!prog || terminal(prog->status)) {
     f();
     return;
   }
-  it->second->on_done.push_back(std::move(f));
+  st.remote[id].on_done.push_back(std::move(f));
 }
 
 std::int64_t RunManager::running_for_user(const std::string& user_id) const {
-  std::int64_t n = 0;
-  for (const auto& [id, r] : state_->live)
-    if (r->user_id == user_id) ++n;
-  return n;
+  return state_->store->active_for_user(user_id);
 }
 
 std::optional<std::map<std::string, ExecutionNodeRecord>> RunManager::live_nodes(
@@ -295,20 +779,41 @@ void RunManager::ping_listeners() {
   for (auto& [id, r] : state_->live)
     for (auto& l : r->listeners)
       if (!l->closed()) l->send(ping);
+  for (auto& [id, rf] : state_->remote)
+    for (auto& l : rf.listeners)
+      if (!l.sink->closed()) l.sink->send(ping);
 }
 
 void RunManager::update_gauges() {
   std::size_t listeners = 0;
   for (const auto& [id, r] : state_->live)
     listeners += r->listeners.size();
-  app_.metrics.gauge("chorus_executions_running", static_cast<double>(state_->running));
-  app_.metrics.gauge("chorus_executions_queued", static_cast<double>(state_->queue.size()));
+  for (const auto& [id, rf] : state_->remote)
+    listeners += rf.listeners.size();
+  app_.metrics.gauge("chorus_executions_running", static_cast<double>(state_->live.size()));
+  try {
+    app_.metrics.gauge("chorus_executions_queued",
+                       static_cast<double>(state_->store->queued_count()));
+  } catch (const std::exception&) {
+  }
   app_.metrics.gauge("chorus_sse_listeners", static_cast<double>(listeners));
 }
 
 void RunManager::cancel_all() {
-  for (auto& [id, r] : state_->live)
+  auto& st = *state_;
+  st.stopping = true;
+  if (app_.cfg.resume_orphans) {
+    // Release: stop here without writing an end; dropping the liveness lock lets the other
+    // instances take the runs over (and resume them) at once.
+    st.releasing = true;
+    for (auto& [id, r] : st.live)
+      r->abandoned = true;
+    if (st.notifier) st.notifier->stop();
+  }
+  for (auto& [id, r] : st.live)
     r->stop->request_stop();
+  if (st.heartbeat_timer) st.heartbeat_timer->cancel();
+  if (st.flush_timer) st.flush_timer->cancel();
 }
 
 }  // namespace chorus::server

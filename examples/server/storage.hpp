@@ -116,6 +116,51 @@ struct ExecutionFinal {
   std::string day;  ///< UTC day of the usage rollup (YYYY-MM-DD).
 };
 
+/// A user's Stripe state (billing.cpp, docs/billing.md).
+struct BillingAccount {
+  std::string user_id, email, name, tier;
+  std::optional<std::string> customer_id, subscription_id;
+  std::string status = "none";  ///< Stripe's subscription status ("active", ...) or "none".
+  bool cancel_at_period_end = false;
+  std::optional<std::int64_t> current_period_end;  ///< Unix seconds.
+  std::int64_t last_event_at = 0;  ///< `created` (Unix seconds) of the newest applied event.
+};
+
+/// What one webhook event changes on a user; unset fields stay as they are.
+struct BillingChange {
+  std::string user_id;
+  std::optional<std::string> tier, status, customer_id, subscription_id;
+  std::optional<bool> cancel_at_period_end;
+  std::optional<std::int64_t> current_period_end;
+};
+
+/// A webhook event as recorded (its id makes replays no-ops).
+struct BillingEvent {
+  std::string id, type;
+  std::int64_t created = 0;  ///< Unix seconds, from the event.
+  std::optional<std::string> user_id;
+  std::string outcome;  ///< "applied", "ignored", "stale", ...
+};
+
+/// A metered quantity of one user in one period (a UTC day, YYYY-MM-DD).
+struct UsageCount {
+  std::string user_id, period;
+  std::int64_t value = 0;
+  std::int64_t last_seq = 0;  ///< reported_usage(): the highest report seq of the period.
+};
+
+/// One meter event sent (or to send) to Stripe.
+struct UsageReportRecord {
+  std::string user_id, period;
+  std::int64_t seq = 0, value = 0;
+  std::string identifier;  ///< Deterministic: user, period and seq.
+  std::string status;      ///< "pending", "sent" or "failed".
+  std::optional<std::string> error;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> sent_at;
+  std::string customer_id;  ///< pending_usage_reports(): the user's Stripe customer.
+};
+
 template <class T>
 struct Page {
   std::vector<T> items;
@@ -198,6 +243,33 @@ class Storage {
   // Usage.
   virtual std::vector<UsageRow> query_usage(const std::string& user_id, const std::string& from_day,
                                             const std::string& to_day) = 0;
+
+  // Billing (billing.cpp).
+  virtual std::optional<BillingAccount> billing_account(const std::string& user_id) = 0;
+  virtual std::optional<BillingAccount> billing_account_by_customer(
+      const std::string& customer_id) = 0;
+  /// Stores the user's Stripe customer id unless one is stored; returns the stored id.
+  virtual std::string set_stripe_customer(const std::string& user_id,
+                                          const std::string& customer_id) = 0;
+  /// Records a webhook event and applies `change` in one transaction. Returns false, changing
+  /// nothing, when the event id was recorded before. The change is skipped (outcome "stale") when
+  /// the user already has a newer event applied.
+  virtual bool apply_billing_event(BillingEvent e, const std::optional<BillingChange>& change) = 0;
+  virtual void set_cancel_at_period_end(const std::string& user_id, bool on) = 0;
+  /// Finished executions per user and UTC day started since `since_ms`, for users with a Stripe
+  /// customer.
+  virtual std::vector<UsageCount> billable_executions(std::int64_t since_ms) = 0;
+  /// Reported totals (value = sum, last_seq = highest seq) per user and period >= since_period.
+  virtual std::vector<UsageCount> reported_usage(const std::string& since_period) = 0;
+  /// Inserts a pending report; false when that (user, period, seq) exists already.
+  virtual bool add_usage_report(const UsageReportRecord& r) = 0;
+  /// Pending reports, oldest first, with the user's customer id.
+  virtual std::vector<UsageReportRecord> pending_usage_reports(std::int64_t limit) = 0;
+  virtual void finish_usage_report(const std::string& identifier, const std::string& status,
+                                   const std::optional<std::string>& error, std::int64_t at) = 0;
+  /// A user's reports of periods >= since_period, in order.
+  virtual std::vector<UsageReportRecord> usage_reports(const std::string& user_id,
+                                                       const std::string& since_period) = 0;
 };
 
 /// Opens the storage named by `url`: "postgres://..."/"postgresql://..." for PostgreSQL, anything

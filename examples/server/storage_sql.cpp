@@ -4,6 +4,7 @@
 #include "storage.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 namespace chorus::server {
@@ -74,6 +75,49 @@ CREATE TABLE usage_daily (
   completion_tokens BIGINT NOT NULL DEFAULT 0, total_tokens BIGINT NOT NULL DEFAULT 0,
   cost DOUBLE PRECISION NOT NULL DEFAULT 0, platform_cost DOUBLE PRECISION NOT NULL DEFAULT 0,
   PRIMARY KEY (user_id, day, provider, model, workflow_id));
+)sql",
+    // Billing (docs/billing.md): each user's Stripe customer and subscription state, the webhook
+    // events already applied (idempotency by event id) and the metered usage reported to Stripe
+    // (one row per report, written before it is sent: exactly once across restarts).
+    R"sql(
+ALTER TABLE users ADD COLUMN stripe_customer_id TEXT;
+ALTER TABLE users ADD COLUMN stripe_subscription_id TEXT;
+ALTER TABLE users ADD COLUMN subscription_status TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE users ADD COLUMN cancel_at_period_end BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN current_period_end BIGINT;
+ALTER TABLE users ADD COLUMN billing_event_at BIGINT NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX users_stripe_customer ON users(stripe_customer_id);
+CREATE TABLE billing_events (
+  id TEXT PRIMARY KEY, type TEXT NOT NULL, user_id TEXT, created BIGINT NOT NULL,
+  received_at BIGINT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE billing_usage_reports (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, period TEXT NOT NULL,
+  seq BIGINT NOT NULL, value BIGINT NOT NULL, identifier TEXT NOT NULL UNIQUE,
+  status TEXT NOT NULL, error TEXT, created_at BIGINT NOT NULL, sent_at BIGINT,
+  PRIMARY KEY (user_id, period, seq));
+CREATE INDEX billing_usage_status ON billing_usage_reports(status, created_at);
+)sql",
+    // Scale-out (queue_store.cpp, docs/decisions/scale-out.md): executions are queued in the
+    // database with their workflow document, claimed by one instance (claimed_by, its liveness
+    // lock key, heartbeat_at), cancelled across instances (cancel_requested), and per-node usage
+    // is accounted once (acc_*: what the rollup already holds for that node).
+    R"sql(
+ALTER TABLE workflow_executions ADD COLUMN document TEXT;
+ALTER TABLE workflow_executions ADD COLUMN claimed_by TEXT;
+ALTER TABLE workflow_executions ADD COLUMN owner_key BIGINT;
+ALTER TABLE workflow_executions ADD COLUMN heartbeat_at BIGINT;
+ALTER TABLE workflow_executions ADD COLUMN cancel_requested BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workflow_executions ADD COLUMN takeovers BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX executions_queue ON workflow_executions(status, started_at);
+CREATE INDEX executions_claims ON workflow_executions(claimed_by, status);
+ALTER TABLE execution_nodes ADD COLUMN acc_calls BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE execution_nodes ADD COLUMN acc_prompt_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE execution_nodes ADD COLUMN acc_completion_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE execution_nodes ADD COLUMN acc_total_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE execution_nodes ADD COLUMN acc_cost DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE execution_nodes SET acc_calls = attempts, acc_prompt_tokens = prompt_tokens,
+  acc_completion_tokens = completion_tokens, acc_total_tokens = total_tokens,
+  acc_cost = COALESCE(cost, 0);
 )sql",
 };
 
@@ -167,6 +211,49 @@ TemplateRecord to_template(const SqlRow& r) {
   t.created_at = i64(r[9]);
   t.updated_at = i64(r[10]);
   return t;
+}
+
+constexpr const char* kBillingCols =
+    "id, email, name, subscription_tier, stripe_customer_id, stripe_subscription_id, "
+    "subscription_status, cancel_at_period_end, current_period_end, billing_event_at";
+BillingAccount to_billing(const SqlRow& r) {
+  BillingAccount b;
+  b.user_id = str(r[0]);
+  b.email = str(r[1]);
+  b.name = str(r[2]);
+  b.tier = str(r[3]);
+  b.customer_id = r[4];
+  b.subscription_id = r[5];
+  b.status = str(r[6]);
+  b.cancel_at_period_end = i64(r[7]) != 0;
+  b.current_period_end = opt_i64(r[8]);
+  b.last_event_at = i64(r[9]);
+  return b;
+}
+
+UsageReportRecord to_report(const SqlRow& r) {
+  UsageReportRecord u;
+  u.user_id = str(r[0]);
+  u.period = str(r[1]);
+  u.seq = i64(r[2]);
+  u.value = i64(r[3]);
+  u.identifier = str(r[4]);
+  u.status = str(r[5]);
+  u.error = r[6];
+  u.created_at = i64(r[7]);
+  u.sent_at = opt_i64(r[8]);
+  u.customer_id = str(r[9]);
+  return u;
+}
+
+// "YYYY-MM-DD" of a day number since the Unix epoch.
+std::string day_of_epoch_day(std::int64_t days) {
+  using namespace std::chrono;
+  year_month_day ymd{sys_days{std::chrono::days{days}}};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return buf;
 }
 
 std::string cols_sql(const char* cols, const char* rest) {
@@ -584,6 +671,139 @@ class SqlStorage : public Storage {
                        .rows)
       out.push_back({str(r[0]), str(r[1]), str(r[2]), str(r[3]), i64(r[4]), i64(r[5]), i64(r[6]),
                      i64(r[7]), opt_f64(r[8]).value_or(0.0)});
+    return out;
+  }
+
+  // --- billing
+  std::optional<BillingAccount> billing_account(const std::string& user_id) override {
+    auto p = P(user_id);
+    static const std::string q =
+        std::string("SELECT ") + kBillingCols + " FROM users WHERE id = $1";
+    auto r = db_->exec(q, p);
+    if (r.rows.empty()) return std::nullopt;
+    return to_billing(r.rows[0]);
+  }
+  std::optional<BillingAccount> billing_account_by_customer(
+      const std::string& customer_id) override {
+    auto p = P(customer_id);
+    static const std::string q =
+        std::string("SELECT ") + kBillingCols + " FROM users WHERE stripe_customer_id = $1";
+    auto r = db_->exec(q, p);
+    if (r.rows.empty()) return std::nullopt;
+    return to_billing(r.rows[0]);
+  }
+  std::string set_stripe_customer(const std::string& user_id,
+                                  const std::string& customer_id) override {
+    auto p = P(user_id, customer_id, now_ms());
+    db_->exec(
+        "UPDATE users SET stripe_customer_id = $2, updated_at = $3 WHERE id = $1 AND "
+        "stripe_customer_id IS NULL",
+        p);
+    auto pq = P(user_id);
+    auto r = db_->exec("SELECT stripe_customer_id FROM users WHERE id = $1", pq);
+    return r.rows.empty() ? std::string() : str(r.rows[0][0]);
+  }
+  bool apply_billing_event(BillingEvent e, const std::optional<BillingChange>& change) override {
+    Transaction tx(*db_);
+    if (change) e.user_id = change->user_id;
+    auto p = P(e.id, e.type, opt(e.user_id), e.created, now_ms(), e.outcome);
+    if (db_->exec("INSERT INTO billing_events (id, type, user_id, created, received_at, outcome) "
+                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                  p)
+            .affected == 0)
+      return false;
+    if (change) {
+      // Stripe does not order deliveries: an event older than the last one applied to this user
+      // is recorded but changes nothing.
+      auto pc = P(change->user_id, opt(change->tier), opt(change->status), opt(change->customer_id),
+                  opt(change->subscription_id),
+                  change->cancel_at_period_end
+                      ? SqlValue(std::int64_t{*change->cancel_at_period_end ? 1 : 0})
+                      : SqlValue(nullptr),
+                  opt(change->current_period_end), e.created, now_ms());
+      auto applied = db_->exec(
+          "UPDATE users SET subscription_tier = COALESCE(CAST($2 AS TEXT), subscription_tier), "
+          "subscription_status = COALESCE(CAST($3 AS TEXT), subscription_status), "
+          "stripe_customer_id = COALESCE(CAST($4 AS TEXT), stripe_customer_id), "
+          "stripe_subscription_id = COALESCE(CAST($5 AS TEXT), stripe_subscription_id), "
+          "cancel_at_period_end = COALESCE(CAST($6 AS BIGINT), cancel_at_period_end), "
+          "current_period_end = COALESCE(CAST($7 AS BIGINT), current_period_end), "
+          "billing_event_at = $8, updated_at = $9 WHERE id = $1 AND billing_event_at <= $8",
+          pc);
+      if (applied.affected == 0) {
+        auto ps = P(e.id);
+        db_->exec("UPDATE billing_events SET outcome = 'stale' WHERE id = $1", ps);
+      }
+    }
+    tx.commit();
+    return true;
+  }
+  void set_cancel_at_period_end(const std::string& user_id, bool on) override {
+    auto p = P(user_id, std::int64_t{on ? 1 : 0}, now_ms());
+    db_->exec("UPDATE users SET cancel_at_period_end = $2, updated_at = $3 WHERE id = $1", p);
+  }
+  std::vector<UsageCount> billable_executions(std::int64_t since_ms) override {
+    auto p = P(since_ms);
+    std::vector<UsageCount> out;
+    for (auto& r : db_->exec("SELECT e.user_id, e.started_at / 86400000, COUNT(*) FROM "
+                             "workflow_executions e JOIN users u ON u.id = e.user_id WHERE "
+                             "u.stripe_customer_id IS NOT NULL AND e.started_at >= $1 AND "
+                             "e.status NOT IN ('queued', 'running') "
+                             "GROUP BY e.user_id, e.started_at / 86400000",
+                             p)
+                       .rows)
+      out.push_back({str(r[0]), day_of_epoch_day(i64(r[1])), i64(r[2]), 0});
+    return out;
+  }
+  std::vector<UsageCount> reported_usage(const std::string& since_period) override {
+    auto p = P(since_period);
+    std::vector<UsageCount> out;
+    for (auto& r : db_->exec("SELECT user_id, period, SUM(value), MAX(seq) FROM "
+                             "billing_usage_reports WHERE period >= $1 GROUP BY user_id, period",
+                             p)
+                       .rows)
+      out.push_back({str(r[0]), str(r[1]), i64(r[2]), i64(r[3])});
+    return out;
+  }
+  bool add_usage_report(const UsageReportRecord& u) override {
+    auto p = P(u.user_id, u.period, u.seq, u.value, u.identifier, u.status, u.created_at);
+    return db_->exec(
+                  "INSERT INTO billing_usage_reports (user_id, period, seq, value, identifier, "
+                  "status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                  "ON CONFLICT DO NOTHING",
+                  p)
+               .affected > 0;
+  }
+  std::vector<UsageReportRecord> pending_usage_reports(std::int64_t limit) override {
+    auto p = P(limit);
+    std::vector<UsageReportRecord> out;
+    for (auto& r : db_->exec("SELECT b.user_id, b.period, b.seq, b.value, b.identifier, b.status, "
+                             "b.error, b.created_at, b.sent_at, u.stripe_customer_id FROM "
+                             "billing_usage_reports b JOIN users u ON u.id = b.user_id WHERE "
+                             "b.status = 'pending' ORDER BY b.created_at, b.identifier LIMIT $1",
+                             p)
+                       .rows)
+      out.push_back(to_report(r));
+    return out;
+  }
+  void finish_usage_report(const std::string& identifier, const std::string& status,
+                           const std::optional<std::string>& error, std::int64_t at) override {
+    auto p = P(identifier, status, opt(error), at);
+    db_->exec(
+        "UPDATE billing_usage_reports SET status = $2, error = $3, sent_at = $4 WHERE "
+        "identifier = $1 AND status = 'pending'",
+        p);
+  }
+  std::vector<UsageReportRecord> usage_reports(const std::string& user_id,
+                                               const std::string& since_period) override {
+    auto p = P(user_id, since_period);
+    std::vector<UsageReportRecord> out;
+    for (auto& r : db_->exec("SELECT user_id, period, seq, value, identifier, status, error, "
+                             "created_at, sent_at, '' FROM billing_usage_reports WHERE user_id = "
+                             "$1 AND period >= $2 ORDER BY period, seq",
+                             p)
+                       .rows)
+      out.push_back(to_report(r));
     return out;
   }
 

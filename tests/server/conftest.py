@@ -116,7 +116,7 @@ class Server:
             self.preamble.append(line)
             if not line:
                 raise RuntimeError("chorus-server exited: " + self.stderr_path.read_text())
-            m = re.match(r"chorus-server listening on (http://\S+)", line)
+            m = re.match(r"chorus-server listening on (https?://\S+)", line)
             if m:
                 self.url = m.group(1)
                 # Keep draining stdout so the server never blocks on it.

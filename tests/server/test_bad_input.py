@@ -110,3 +110,48 @@ def test_nul_and_invalid_utf8_are_refused(server):
     check_error(u.get("/api/workflows/%ff"), 400, "invalid_parameter")
     r = u.post("/api/workflows", data=b'{"configuration": {"name": "\xff\xfe"}}', headers={"Content-Type": "application/json"})
     check_error(r, 400, "invalid_json")
+
+
+def test_problem_messages_stay_valid_utf8(server):
+    # Found by schemathesis: the library quotes a wrong value in a problem message cut at 37
+    # bytes, which split a multi-byte character; the answer was not valid UTF-8.
+    u = server.user()
+    for prefix in ("", "a", "ab", "abc"):
+        doc = {"nodes": [[prefix + "\U0001d54b\u00e9" * 20], {"id": "x", "type": ["é" * 30]}], "edges": []}
+        r = u.post("/api/workflows", json={"configuration": doc})
+        r.content.decode("utf-8")  # raises on invalid UTF-8
+        err = check_error(r, 400, "invalid_workflow")
+        assert any(p["message"].endswith("...)") for p in err["details"]["problems"]), err
+
+
+def test_invalid_utf8_outside_the_api_is_refused_too(server):
+    # Found by tests/fuzz/server_http_fuzz.cpp: the 404 of a non-API path quoted the decoded path,
+    # so `%ff` put invalid UTF-8 in the JSON answer.
+    c = server.client()
+    for method, path in (("post", "/%ff%fe"), ("get", "/assets/%c3%28.js"), ("delete", "/x%00y")):
+        r = getattr(c, method)(path)
+        r.content.decode("utf-8")
+        check_error(r, 400, "invalid_parameter")
+
+
+def test_query_names_are_checked_like_values(server):
+    # Found by tests/fuzz/server_http_fuzz.cpp: only values were checked, and by their raw name,
+    # so `%71=%ff` (q = invalid UTF-8) slipped through, and a raw name with invalid UTF-8 was
+    # echoed in details.field, making the answer invalid UTF-8.
+    u = server.user()
+    for query in ("%71=%ff", "a%ff=1", "x%ff", "limit=1&%ff%fe=2"):
+        r = u.get("/api/templates?" + query)
+        r.content.decode("utf-8")
+        err = check_error(r, 400, "invalid_parameter")
+        assert "field" not in err["details"] or err["details"]["field"] == "q"
+
+
+def test_overlong_and_surrogate_utf8_are_refused(server):
+    # Found by tests/fuzz/server_http_fuzz.cpp: the UTF-8 check let overlong forms (C1 A9) and
+    # encoded surrogates through, and an answer quoting them was not valid UTF-8.
+    u = server.user()
+    for bad in ("%C1%A9", "%E0%80%AF", "%ED%A0%80", "%F4%90%80%80", "%F5%80%80%80"):
+        for path in (f"/api/templates?{bad}=1", f"/api/templates?q={bad}", f"/api/workflows/{bad}"):
+            r = u.get(path)
+            r.content.decode("utf-8")
+            check_error(r, 400, "invalid_parameter")

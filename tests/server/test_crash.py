@@ -6,7 +6,7 @@ from conftest import check, slow_doc, sse_events
 
 
 def test_kill9_mid_run_marks_interrupted(make_server):
-    s = make_server()
+    s = make_server(["--orphaned-runs", "interrupt"])  # the default, resume, is test_scaleout's
     u = s.user()
     wf = u.create_workflow(slow_doc(tokens=3000, delay_ms=20))
     exec_id = u.post(f"/api/workflows/{wf['id']}/execute", json={"input": "x"}).json()["executionId"]

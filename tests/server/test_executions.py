@@ -172,3 +172,21 @@ def test_execute_input_must_be_a_string(server):
     assert err["details"]["fields"][0]["field"] == "input"
     check_error(u.post(f"/api/workflows/{wf['id']}/execute", json={"stream": "yes"}), 400, "validation_failed")
     check_error(u.post("/api/workflows/nope/execute", json={}), 404, "not_found")
+
+
+def test_event_frames_match_the_spec(server):
+    # Found by schemathesis: the spec described the event stream as one string; OpenAPI reads an
+    # event stream's schema per event ({id, data, ...}), so each frame is now RunEventFrame.
+    import json
+    u = server.user()
+    wf = u.create_workflow()
+    ex = u.run(wf["id"])
+    r = u.get(f"/api/executions/{ex['id']}/events", stream=True)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    frames = 0
+    for ev_id, data in sse_events(r):
+        check({"id": str(ev_id), "data": json.dumps(data)}, "RunEventFrame")
+        check(data, "RunEvent")
+        assert data["seq"] == ev_id
+        frames += 1
+    assert frames >= 3

@@ -196,11 +196,48 @@ export const usage = {
   },
 };
 
-/** Billing endpoints are not in the server yet (docs/decisions/editor-api.md): the plan page
- * shows the tier and limits from the profile and calls these when they answer. */
+/** GET /api/billing (docs/openapi.yaml BillingStatus): the plan, its limits, usage against them. */
+export interface BillingPlan {
+  tier: string;
+  limits: Record<string, number | null>;
+  purchasable: boolean;
+  current: boolean;
+}
+export interface BillingInvoice {
+  id: string | null;
+  number: string | null;
+  status: string | null;
+  amountDue: number;
+  amountPaid: number;
+  currency: string | null;
+  created: string;
+  hostedInvoiceUrl: string | null;
+  invoicePdf: string | null;
+}
+export interface BillingStatus {
+  enabled: boolean;
+  tier: string;
+  status: string;
+  cancelAtPeriodEnd: boolean;
+  currentPeriodEnd: string | null;
+  hasCustomer: boolean;
+  limits: Record<string, number | null>;
+  usage: Record<string, number | null>;
+  upgradeTo: string | null;
+  plans: BillingPlan[];
+  metered: { eventName: string; reportedThisMonth: number; pendingThisMonth: number } | null;
+  invoices?: BillingInvoice[];
+  invoicesError?: string;
+}
+
+/** Stripe billing (docs/billing.md). checkout/portal answer a Stripe URL to send the browser to;
+ * on a self-hosted server (no Stripe) they fail with ApiError code billing_disabled. */
 export const billing = {
-  plan: () => request<Record<string, unknown>>('GET', '/api/billing/plan'),
-  upgrade: (plan: string) => request<Record<string, unknown>>('POST', '/api/billing/checkout', { plan }),
+  status: () => request<BillingStatus>('GET', '/api/billing'),
+  checkout: (plan: string) => request<{ url: string; sessionId: string; plan: string }>('POST', '/api/billing/checkout', { plan }),
+  portal: () => request<{ url: string }>('POST', '/api/billing/portal', {}),
+  cancel: () => request<BillingStatus>('POST', '/api/billing/cancel'),
+  resume: () => request<BillingStatus>('POST', '/api/billing/resume'),
 };
 
 export const health = () =>
