@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <set>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -66,6 +67,46 @@ json::value parse_stored(std::string_view text) {
   auto v = json::parse(text, ec);
   if (ec) return nullptr;
   return v;
+}
+
+namespace {
+void collect_providers(const json::value& v, std::set<std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [k, val] : v.as_object()) {
+      if (k == "provider" && val.is_string()) out.emplace(val.as_string());
+      collect_providers(val, out);
+    }
+  } else if (v.is_array()) {
+    for (const auto& x : v.as_array())
+      collect_providers(x, out);
+  }
+}
+}  // namespace
+
+RunKeys decrypt_run_keys(App& app, const std::string& user_id, std::string_view document,
+                         const std::vector<ApiKeyRecord>& stored) {
+  RunKeys out;
+  std::set<std::string> wanted;
+  collect_providers(parse_stored(document), wanted);
+  for (const auto& k : stored) {
+    if (!wanted.count(k.provider)) continue;
+    auto plain = app.keys.open({k.ciphertext, k.nonce, k.key_id}, user_id + "\n" + k.provider);
+    if (!plain) {
+      app.log.log(Logger::error, "a stored provider key could not be decrypted (wrong master key?)",
+                  {{"userId", user_id}, {"provider", k.provider}, {"keyId", k.key_id}});
+      wipe_keys(out.keys);
+      out.unreadable = k.provider;
+      return out;
+    }
+    out.keys[k.provider] = std::move(*plain);
+  }
+  return out;
+}
+
+void wipe_keys(std::map<std::string, std::string>& keys) {
+  for (auto& [k, v] : keys)
+    std::fill(v.begin(), v.end(), '\0');
+  keys.clear();
 }
 
 namespace {

@@ -310,6 +310,19 @@ std::string iso_day(std::int64_t ms);
 bool valid_day(std::string_view day);
 /// Parses JSON text stored by the server (never fails on stored data; null on garbage).
 json::value parse_stored(std::string_view text);
+
+/// A user's provider keys for one run, decrypted.
+struct RunKeys {
+  std::map<std::string, std::string> keys;  ///< Provider id -> plain key.
+  std::string unreadable;  ///< A provider whose stored key did not decrypt (then `keys` is empty).
+};
+/// Decrypts, of `stored` (the user's key records), the keys of the providers `document` names
+/// anywhere ("provider": "..."). A key that does not decrypt (wrong master key) is logged
+/// without its value and named in `unreadable`; nothing else is returned then.
+RunKeys decrypt_run_keys(App& app, const std::string& user_id, std::string_view document,
+                         const std::vector<ApiKeyRecord>& stored);
+/// Overwrites the keys' bytes, then clears the map.
+void wipe_keys(std::map<std::string, std::string>& keys);
 /// The exact text of a top-level member of a JSON object text that already parsed; nullopt when
 /// absent. Lets the server store a document exactly as the client sent it.
 std::optional<std::string_view> raw_member(std::string_view object_text, std::string_view key);

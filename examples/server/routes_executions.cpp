@@ -64,20 +64,6 @@ json::object execution_json(App& app, const ExecutionRecord& e, bool with_nodes)
   return o;
 }
 
-// Provider ids named anywhere in the document ("provider": "..."), for choosing which stored
-// keys to decrypt.
-void collect_providers(const json::value& v, std::set<std::string>& out) {
-  if (v.is_object()) {
-    for (const auto& [k, val] : v.as_object()) {
-      if (k == "provider" && val.is_string()) out.emplace(val.as_string());
-      collect_providers(val, out);
-    }
-  } else if (v.is_array()) {
-    for (const auto& x : v.as_array())
-      collect_providers(x, out);
-  }
-}
-
 std::int64_t after_seq_of(Ctx& c) {
   std::string v(c.req.header("last-event-id"));
   if (v.empty())
@@ -146,23 +132,16 @@ std::variant<ExecutionRecord, StartFailure> start_execution(App& app, const User
         t.max_nodes);
 
   // The user's own keys for the providers the workflow names, decrypted for this run only.
-  std::set<std::string> wanted;
-  collect_providers(parse_stored(wf.configuration), wanted);
   RunManager::Start s;
-  for (const auto& k : app.db->list_api_keys(user.id)) {
-    if (!wanted.count(k.provider)) continue;
-    auto plain = app.keys.open({k.ciphertext, k.nonce, k.key_id}, user.id + "\n" + k.provider);
-    if (!plain) {
-      app.log.log(Logger::error, "a stored provider key could not be decrypted (wrong master key?)",
-                  {{"userId", user.id}, {"provider", k.provider}, {"keyId", k.key_id}});
-      return StartFailure{409,
-                          "key_unreadable",
-                          "the stored key for " + k.provider + " cannot be decrypted; set it again",
-                          {{"provider", k.provider}},
-                          {}};
-    }
-    s.api_keys[k.provider] = std::move(*plain);
-  }
+  auto keys = decrypt_run_keys(app, user.id, wf.configuration, app.db->list_api_keys(user.id));
+  if (!keys.unreadable.empty())
+    return StartFailure{
+        409,
+        "key_unreadable",
+        "the stored key for " + keys.unreadable + " cannot be decrypted; set it again",
+        {{"provider", keys.unreadable}},
+        {}};
+  s.api_keys = std::move(keys.keys);
   ExecutionRecord e;
   e.id = random_id();
   e.workflow_id = wf.id;

@@ -99,20 +99,6 @@ ExecutionNodeRecord node_record(const std::string& id, const NodeResult& r) {
   return n;
 }
 
-// Provider ids named anywhere in the document ("provider": "..."), for choosing which stored
-// keys to decrypt.
-void collect_providers(const json::value& v, std::set<std::string>& out) {
-  if (v.is_object()) {
-    for (const auto& [k, val] : v.as_object()) {
-      if (k == "provider" && val.is_string()) out.emplace(val.as_string());
-      collect_providers(val, out);
-    }
-  } else if (v.is_array()) {
-    for (const auto& x : v.as_array())
-      collect_providers(x, out);
-  }
-}
-
 bool terminal(std::string_view status) {
   return status != "queued" && status != "running";
 }
@@ -126,12 +112,6 @@ ExecutionFinal final_of(const LiveRun& run, std::string status, std::string erro
   f.finished_at = now_ms();
   f.day = iso_day(f.finished_at);
   return f;
-}
-
-void wipe(std::map<std::string, std::string>& keys) {
-  for (auto& [k, v] : keys)
-    std::fill(v.begin(), v.end(), '\0');
-  keys.clear();
 }
 
 }  // namespace
@@ -219,7 +199,7 @@ void RunManager::start(Start s) {
   bool room = !st.stopping && st.live.size() < app_.cfg.max_concurrent_runs;
   bool claimed = st.store->enqueue(s.record.id, s.document, room);
   if (!claimed) {  // any instance with room claims it (this one when a run ends)
-    wipe(s.api_keys);
+    wipe_keys(s.api_keys);
     return;
   }
   auto run = std::make_shared<LiveRun>();
@@ -258,27 +238,16 @@ void RunManager::launch_claimed(ClaimedRun c, bool resumed) {
     run->workflow = std::make_shared<const Workflow>(std::move(*parsed.workflow));
   // The user's own keys for the providers the workflow names: this instance decrypts them (all
   // instances share the master key); they live in memory for this run only.
-  std::set<std::string> wanted;
-  collect_providers(parse_stored(c.document), wanted);
-  if (!wanted.empty()) {
-    for (const auto& k : st.store->api_keys(run->user_id)) {
-      if (!wanted.count(k.provider)) continue;
-      auto plain =
-          app_.keys.open({k.ciphertext, k.nonce, k.key_id}, run->user_id + "\n" + k.provider);
-      if (!plain) {
-        app_.log.log(Logger::error,
-                     "a stored provider key could not be decrypted (wrong master key?)",
-                     {{"userId", run->user_id}, {"provider", k.provider}, {"keyId", k.key_id}});
-        wipe(run->api_keys);
-        finalize(run, final_of(*run, "failed",
-                               R"({"kind":"key_unreadable","message":"the stored key for )" +
-                                   k.provider + R"( cannot be decrypted; set it again"})"));
-        return;
-      }
-      run->api_keys[k.provider] = std::move(*plain);
-      run->user_keys.insert(k.provider);
-    }
+  auto keys = decrypt_run_keys(app_, run->user_id, c.document, st.store->api_keys(run->user_id));
+  if (!keys.unreadable.empty()) {
+    finalize(run, final_of(*run, "failed",
+                           R"({"kind":"key_unreadable","message":"the stored key for )" +
+                               keys.unreadable + R"( cannot be decrypted; set it again"})"));
+    return;
   }
+  run->api_keys = std::move(keys.keys);
+  for (const auto& [provider, key] : run->api_keys)
+    run->user_keys.insert(provider);
   if (resumed) {
     // Completed nodes are not run (nor paid) again: the last terminal event of each node in the
     // stored log carries its full result (route included); the executor decides what it reuses.
@@ -368,7 +337,7 @@ void RunManager::launch(std::shared_ptr<LiveRun> run) {
   };
   state_->executor.async_run(run->workflow, run->input, std::move(opts),
                              [this, run](error_code, RunResult result) {
-                               wipe(run->api_keys);  // keys leave memory with the run
+                               wipe_keys(run->api_keys);  // keys leave memory with the run
                                ExecutionFinal f;
                                f.execution_id = run->id;
                                f.user_id = run->user_id;
