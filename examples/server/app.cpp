@@ -14,13 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
-#include <set>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 namespace chorus::server {
