@@ -146,14 +146,14 @@ std::string make_run_id() {
 enum class NState : std::uint8_t { pending, running, done };
 enum class EState : std::uint8_t { unresolved, live, dead };
 
-struct NodeSlot {
-  NState state = NState::pending;
-  NodeStatus status = NodeStatus::skipped;
-  bool has_output = false;
+struct NodeSlot {  // 56 bytes: one per node of every waiting run
   std::string output;
-  int activations = 0;
   std::uint64_t last_start = 0;
-  std::int64_t continues = 0;  // loop nodes: times "continue" was taken
+  int activations = 0;
+  std::int32_t continues = 0;  // loop nodes: times "continue" was taken
+  NState state = NState::pending;
+  bool has_output = false;
+  NodeStatus status = NodeStatus::skipped;
 };
 
 struct EdgeSlot {
@@ -170,13 +170,18 @@ struct Scope {
   Scope* parent = nullptr;
   std::size_t map_node = npos;
   int item = -1;
-  std::string item_text;
   std::vector<NodeSlot> nodes;  // by node index; only members are used
   std::vector<EdgeSlot> edges;  // by edge index
   std::size_t busy = 0;         // member nodes running asynchronously
   bool done = false;
   std::map<std::size_t, std::unique_ptr<MapRun>> maps;
-  std::function<void(Scope&)> on_done;
+  // A map item's scope only (item >= 0): its item and what runs when it ends.
+  struct Item {
+    std::string text;
+    std::function<void(Scope&)> on_done;
+  };
+  std::unique_ptr<Item> item_part;
+  const std::string& item_text() const { return item_part->text; }
 };
 
 // What a finished node produced.
@@ -239,6 +244,85 @@ struct Resume {
   std::vector<const NodeResult*> by_node;
 };
 
+// A node's result while its run goes on: NodeResult's content in half its room, since a waiting
+// run keeps one per finished node (docs/decisions/run-memory.md). Most nodes have no error; the
+// output of a top-level node stays in its slot (the text downstream nodes read, alive as long as
+// the run) and joins the result when the run ends.
+struct NodeRecord {
+  NodeStatus status = NodeStatus::skipped;
+  bool output_in_slot = false;  // the top scope's slot of this node holds `output`
+  int attempts = 0;
+  int iterations = 0;
+  Usage usage;
+  std::optional<double> cost = 0.0;
+  std::chrono::microseconds latency{0};
+  std::string output;
+  std::string provider, model;
+  // What few nodes have: an error (failure, cancellation), a route (routers and loops).
+  struct Rare {
+    Error error;
+    std::string route;
+  };
+  std::unique_ptr<Rare> rare;
+
+  NodeRecord() = default;
+  explicit NodeRecord(const NodeResult& r)
+      : status(r.status),
+        attempts(r.attempts),
+        iterations(r.iterations),
+        usage(r.usage),
+        cost(r.cost),
+        latency(r.latency),
+        output(r.output),
+        provider(r.provider),
+        model(r.model),
+        rare(r.error.code || !r.route.empty() ? std::make_unique<Rare>(Rare{r.error, r.route})
+                                              : nullptr) {}
+
+  Rare& rare_part() {
+    if (!rare) rare = std::make_unique<Rare>();
+    return *rare;
+  }
+  Error& set_error(const Error& e) { return rare_part().error = e; }
+
+  // The public shape, copied (events). `slot`: the node's top-scope slot text.
+  NodeResult copy(const std::string* slot) const {
+    NodeResult r = counts();
+    r.output = output_in_slot && slot ? *slot : output;
+    r.provider = provider;
+    r.model = model;
+    if (rare) {
+      r.error = rare->error;
+      r.route = rare->route;
+    }
+    return r;
+  }
+  // The public shape, moved out of this record and the slot (when the run ends).
+  NodeResult take(std::string* slot) {
+    NodeResult r = counts();
+    r.output = output_in_slot && slot ? std::move(*slot) : std::move(output);
+    r.provider = std::move(provider);
+    r.model = std::move(model);
+    if (rare) {
+      r.error = std::move(rare->error);
+      r.route = std::move(rare->route);
+    }
+    return r;
+  }
+
+ private:
+  NodeResult counts() const {
+    NodeResult r;
+    r.status = status;
+    r.attempts = attempts;
+    r.iterations = iterations;
+    r.usage = usage;
+    r.cost = cost;
+    r.latency = latency;
+    return r;
+  }
+};
+
 struct RunState : std::enable_shared_from_this<RunState> {
   std::shared_ptr<detail::executor_state> exec;
   std::shared_ptr<const Workflow> wf;
@@ -254,18 +338,15 @@ struct RunState : std::enable_shared_from_this<RunState> {
   std::uint64_t seq = 0;
   std::uint64_t tick = 0;
   std::unique_ptr<Scope> top;
-  // Per node, created at its first terminal outcome (empty: not touched yet). A NodeResult is
-  // large and most nodes of a waiting run have none yet (docs/benchmarks.md, memory per run).
-  // Each is already the node of RunResult::nodes it ends in: the result moves there without a
-  // copy or another allocation.
-  using ResultMap = std::map<std::string, NodeResult>;
-  std::vector<ResultMap::node_type> results;
-  NodeResult& new_result(std::size_t i) {
-    ResultMap one;
-    one.try_emplace(node(i).id);
-    results[i] = one.extract(one.begin());
-    return results[i].mapped();
+  // Per node, created at its first terminal outcome (null: not touched yet); most nodes of a
+  // waiting run have none yet (docs/decisions/run-memory.md).
+  std::vector<std::unique_ptr<NodeRecord>> results;
+  NodeRecord& new_result(std::size_t i) {
+    results[i] = std::make_unique<NodeRecord>();
+    return *results[i];
   }
+  // The text of node i's top-scope slot, where a record with output_in_slot keeps its output.
+  std::string* slot_text(std::size_t i) { return top ? &top->nodes[i].output : nullptr; }
   // Absent when the run resumes nothing.
   std::unique_ptr<Resume> resume;
 
@@ -279,11 +360,17 @@ struct RunState : std::enable_shared_from_this<RunState> {
   bool stopping = false;
   bool finished = false;
   RunStatus stop_status = RunStatus::succeeded;
-  Error stop_error;
+  std::unique_ptr<Error> stop_reason;  // set by stop(): most runs never stop early
+  const Error& stop_error() const {
+    static const Error none;
+    return stop_reason ? *stop_reason : none;
+  }
 
   double spent_cost = 0, reserved_cost = 0;
   std::int64_t spent_tokens = 0, reserved_tokens = 0;
-  std::map<std::string, std::optional<std::pair<double, double>>, std::less<>> prices;
+  // Prices looked up for budget checks, by "provider\nmodel"; created by the first lookup.
+  using PriceMap = std::map<std::string, std::optional<std::pair<double, double>>, std::less<>>;
+  std::unique_ptr<PriceMap> prices;
 
   const Node& node(std::size_t i) const { return wf->nodes()[i]; }
   const Edge& edge(std::size_t e) const { return wf->edges()[e]; }
@@ -300,8 +387,10 @@ struct RunState : std::enable_shared_from_this<RunState> {
 
   int iteration_of(const Scope& s, std::size_t i) const;
   void node_event(RunEventType type, const Scope& s, std::size_t i, const Error* error = nullptr,
-                  const NodeResult* result = nullptr, std::string_view status = {}) {
+                  const NodeRecord* record = nullptr, std::string_view status = {}) {
     if (!want_events()) return;
+    std::optional<NodeResult> result;  // built only for listeners
+    if (record) result.emplace(record->copy(slot_text(i)));
     RunEvent ev;
     ev.type = type;
     ev.node_id = node(i).id;
@@ -309,7 +398,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
     ev.iteration = iteration_of(s, i);
     if (s.item >= 0) ev.item = s.item;
     ev.error = error;
-    ev.result = result;
+    ev.result = result ? &*result : nullptr;
     ev.status = status;
     if (type == RunEventType::node_started) {
       if (const auto* llm = node(i).data_as<LlmData>()) {
@@ -337,7 +426,8 @@ struct RunState : std::enable_shared_from_this<RunState> {
     s->parent = parent;
     s->map_node = map_node;
     s->item = item;
-    s->item_text = std::move(item_text);
+    if (item >= 0)
+      s->item_part = std::make_unique<Scope::Item>(Scope::Item{std::move(item_text), {}});
     s->nodes.resize(wf->nodes().size());
     s->edges.resize(wf->edges().size());
     return s;
@@ -412,7 +502,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
         if (s->busy == 0 && !s->done && ready.empty()) {
           s->done = true;
           close_scope(*s);
-          if (s->on_done) s->on_done(*s);
+          if (s->item_part && s->item_part->on_done) s->item_part->on_done(*s);
           if (s == top.get()) {
             draining = false;
             finish_run();
@@ -436,7 +526,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
       o.has_output = false;
       if (stopping) {
         o.status = NodeStatus::cancelled;
-        o.error = stop_error.code ? stop_error : make_error(errc::cancelled, "run cancelled");
+        o.error = stop_error().code ? stop_error() : make_error(errc::cancelled, "run cancelled");
         o.error.node_id = node(i).id;
       } else {
         o.status = NodeStatus::skipped;
@@ -477,7 +567,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
         out.push_back(edge_value(s, e, from));
       }
     }
-    if (!any_member_edge && s.item >= 0) out.push_back(s.item_text);
+    if (!any_member_edge && s.item >= 0) out.push_back(s.item_text());
   }
 
   std::string_view edge_value(Scope& s, std::size_t, std::size_t from) {
@@ -504,7 +594,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
       case TemplateRefKind::item:
         for (Scope* p = &s; p; p = p->parent) {
           if (p->item >= 0) {
-            out = p->item_text;
+            out = p->item_text();
             return true;
           }
         }
@@ -601,11 +691,11 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   std::function<void(LlmCall&, error_code, ChatResponse&)> on_done;
 
   // Accounting over all attempts. Not an Outcome: a waiting call keeps no Error and no output.
+  // Created when the first attempt ends: a call waiting on its first answer holds none.
   struct Account {
     Usage usage;
     std::optional<double> cost = 0.0;
     std::chrono::microseconds latency{0};
-    int attempts = 0;
     std::string provider, model;
     std::unique_ptr<Error> error;  // set on failure only
     Error& set_error(Error e) {
@@ -615,18 +705,25 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
         error = std::make_unique<Error>(std::move(e));
       return *error;
     }
-  } acc;
+  };
+  std::unique_ptr<Account> account;
+  Account& acc() {
+    if (!account) account = std::make_unique<Account>();
+    return *account;
+  }
+  int attempts = 0;  // over all targets
 
   // The node's outcome so far (status and output are the caller's).
   Outcome take_outcome() {
     Outcome o;
-    o.usage = acc.usage;
-    o.cost = acc.cost;
-    o.latency = acc.latency;
-    o.attempts = acc.attempts;
-    o.provider = std::move(acc.provider);
-    o.model = std::move(acc.model);
-    if (acc.error) o.error = std::move(*acc.error);
+    Account& a = acc();
+    o.usage = a.usage;
+    o.cost = a.cost;
+    o.latency = a.latency;
+    o.attempts = attempts;
+    o.provider = std::move(a.provider);
+    o.model = std::move(a.model);
+    if (a.error) o.error = std::move(*a.error);
     return o;
   }
   clock::time_point started;
@@ -733,8 +830,9 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   // USD per token (input, output) of the current target, when known.
   std::optional<std::pair<double, double>> price() {
     std::string key = current().provider + '\n' + current().model;
-    auto it = run->prices.find(key);
-    if (it != run->prices.end()) return it->second;
+    if (!run->prices) run->prices = std::make_unique<RunState::PriceMap>();
+    auto it = run->prices->find(key);
+    if (it != run->prices->end()) return it->second;
     std::optional<std::pair<double, double>> p;
     for (const ModelInfo& m : provider->models()) {
       if (m.id == current().model && m.input_per_mtok && m.output_per_mtok) {
@@ -746,7 +844,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
       if (const Price* pr = pricing()->find(current().model); pr && pr->input && pr->output)
         p = std::pair{*pr->input / 1e6, *pr->output / 1e6};
     }
-    run->prices.emplace(std::move(key), p);
+    run->prices->emplace(std::move(key), p);
     return p;
   }
 
@@ -788,7 +886,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
                                current().model + " for node '" + run->node(node).id + "': " + over);
       e.node_id = run->node(node).id;
       run->stop(RunStatus::budget_exceeded, e);
-      acc.set_error(e);
+      acc().set_error(e);
       phase = Phase::done;
       auto self = shared_from_this();
       ChatResponse r;
@@ -810,7 +908,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
     else
       req.api_key.clear();
     phase = Phase::calling;
-    ++acc.attempts;
+    ++attempts;
     auto self = shared_from_this();
     auto done = asio::bind_cancellation_slot(
         cancel.slot(), asio::bind_executor(run->exec->ex, [self](error_code ec, ChatResponse&& r) {
@@ -853,16 +951,17 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
     reserved_tokens = 0;
     reserved_cost = 0;
     run->spent_tokens += r.usage.total_tokens;
-    acc.usage += r.usage;
+    Account& a = acc();
+    a.usage += r.usage;
     if (r.cost) {
       run->spent_cost += *r.cost;
-      if (acc.cost) *acc.cost += *r.cost;
+      if (a.cost) *a.cost += *r.cost;
     } else if (!ec || r.usage.total_tokens > 0) {
-      acc.cost.reset();  // tokens were billed at a price we do not know
+      a.cost.reset();  // tokens were billed at a price we do not know
     }
     if (!ec) {
-      acc.provider = current().provider;
-      acc.model = r.model.empty() ? current().model : r.model;
+      a.provider = current().provider;
+      a.model = r.model.empty() ? current().model : r.model;
       return complete(ec, r);
     }
     if (run->stopping || ec == errc::cancelled || ec == asio::error::operation_aborted)
@@ -890,7 +989,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
     }
     if (!retry) {
       if (target + 1 >= targets.size()) {
-        acc.set_error(r.error);
+        acc().set_error(r.error);
         return complete(ec, r);
       }
       ++target;
@@ -901,7 +1000,7 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
       ev.type = RunEventType::node_retry;
       ev.node_id = run->node(node).id;
       ev.node_type = run->node(node).type;
-      ev.attempt = acc.attempts + 1;
+      ev.attempt = attempts + 1;
       ev.iteration = run->iteration_of(*scope, node);
       if (scope->item >= 0) ev.item = scope->item;
       ev.provider = current().provider;
@@ -946,12 +1045,13 @@ struct LlmCall : std::enable_shared_from_this<LlmCall> {
   void complete(error_code ec, ChatResponse& r) {
     if (phase == Phase::done) return;
     phase = Phase::done;
-    if (ec == errc::cancelled && !(acc.error && acc.error->code)) {
-      acc.set_error(run->stop_error.code ? run->stop_error
-                                         : make_error(errc::cancelled, "cancelled"))
+    if (ec == errc::cancelled && !(account && account->error && account->error->code)) {
+      acc()
+          .set_error(run->stop_error().code ? run->stop_error()
+                                            : make_error(errc::cancelled, "cancelled"))
           .node_id = run->node(node).id;
     }
-    acc.latency = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
+    acc().latency = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
     forget();
     on_done(*this, ec, r);
   }
@@ -1008,21 +1108,20 @@ void RunState::resume_record(Scope& s, std::size_t i, const NodeResult& rec) {
     slot.output = rec.output;
     slot.activations = std::max(1, rec.iterations);
   }
-  NodeResult& r = new_result(i);
-  r = rec;
-  spent_tokens += r.usage.total_tokens;
-  if (r.cost) spent_cost += *r.cost;
+  results[i] = std::make_unique<NodeRecord>(rec);
+  spent_tokens += rec.usage.total_tokens;
+  if (rec.cost) spent_cost += *rec.cost;
   if (!want_events()) return;
   RunEvent ev;
-  ev.type = r.status == NodeStatus::succeeded ? RunEventType::node_finished
-            : r.status == NodeStatus::skipped ? RunEventType::node_skipped
-                                              : RunEventType::node_failed;
+  ev.type = rec.status == NodeStatus::succeeded ? RunEventType::node_finished
+            : rec.status == NodeStatus::skipped ? RunEventType::node_skipped
+                                                : RunEventType::node_failed;
   ev.node_id = node(i).id;
   ev.node_type = node(i).type;
   ev.iteration = iteration_of(s, i);
-  ev.error = r.error.code ? &r.error : nullptr;
-  ev.result = &r;
-  ev.status = to_string(r.status);
+  ev.error = rec.error.code ? &rec.error : nullptr;
+  ev.result = &rec;
+  ev.status = to_string(rec.status);
   ev.resumed = true;
   emit(ev);
 }
@@ -1343,7 +1442,7 @@ void RunState::launch_items(Scope& s, std::size_t i) {
     if (stopping) {
       o.status = NodeStatus::cancelled;
       o.has_output = false;
-      o.error = stop_error;
+      o.error = stop_error();
       o.error.node_id = node(i).id;
     } else {
       o.output = collect_map_outputs(std::get<MapData>(node(i).data), mr.outputs);
@@ -1357,7 +1456,7 @@ void RunState::launch_items(Scope& s, std::size_t i) {
     ++m.running;
     m.children[k] = make_scope(&s, i, static_cast<int>(k), m.items[k]);
     Scope& child = *m.children[k];
-    child.on_done = [this, &s, i, k, &body, finish_map](Scope& c) {
+    child.item_part->on_done = [this, &s, i, k, &body, finish_map](Scope& c) {
       MapRun& mr = *s.maps[i];
       // The item's result: the outputs of the body's sinks (no edge to another body node).
       std::string out;
@@ -1386,11 +1485,19 @@ void RunState::launch_items(Scope& s, std::size_t i) {
 
 void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::string* output) {
   if (!output) output = &o.output;
-  const bool first = results[i].empty();
-  NodeResult& r = first ? new_result(i) : results[i].mapped();
+  const bool first = !results[i];
+  NodeRecord& r = first ? new_result(i) : *results[i];
   if (first || o.status == NodeStatus::failed || r.status != NodeStatus::failed)
     r.status = o.status;
-  if (o.has_output || o.status != NodeStatus::skipped) r.output = *output;
+  if (o.has_output || o.status != NodeStatus::skipped) {
+    // A top-level node's text stays in its slot (no second copy while the run goes on); a map
+    // item's scope ends before the run does, so its nodes' text is copied.
+    r.output_in_slot = &s == top.get() && output == &s.nodes[i].output;
+    if (r.output_in_slot)
+      std::string().swap(r.output);
+    else
+      r.output = *output;
+  }
   r.usage += o.usage;
   if (r.cost && o.cost)
     *r.cost += *o.cost;
@@ -1398,16 +1505,16 @@ void RunState::record(Scope& s, std::size_t i, const Outcome& o, const std::stri
     r.cost.reset();
   r.latency += o.latency;
   r.attempts += o.attempts;
-  if (o.error.code) r.error = o.error;
+  if (o.error.code) r.set_error(o.error);
   if (!o.provider.empty()) {
     r.provider = o.provider;
     r.model = o.model;
   }
   if (o.status == NodeStatus::succeeded) {
     if (o.route)
-      r.route = *o.route;
+      r.rare_part().route = *o.route;
     else if (o.loop)
-      r.route = *o.loop == LoopDecision::continue_ ? "continue" : "exit";
+      r.rare_part().route = *o.loop == LoopDecision::continue_ ? "continue" : "exit";
   }
   if (o.status != NodeStatus::skipped && o.status != NodeStatus::cancelled) ++r.iterations;
   if (o.status == NodeStatus::cancelled && s.nodes[i].activations > 0) ++r.iterations;
@@ -1503,7 +1610,7 @@ void RunState::stop(RunStatus status, Error error) {
   if (stopping || finished) return;
   stopping = true;
   stop_status = status;
-  stop_error = std::move(error);
+  stop_reason = std::make_unique<Error>(std::move(error));
   // Aborting may complete calls inline; their nodes finish once every call was aborted.
   const bool was_draining = draining;
   draining = true;
@@ -1523,15 +1630,12 @@ void RunState::finish_run() {
   result.run_id = opts.run_id;
   const auto& nodes = wf->nodes();
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const bool touched = !results[i].empty();
-    NodeResult& r = touched ? results[i].mapped() : new_result(i);
+    const bool touched = results[i] != nullptr;
+    NodeRecord& r = touched ? *results[i] : new_result(i);
     if (!touched) {
       // A map body whose map never ran.
       r.status = stopping ? NodeStatus::cancelled : NodeStatus::skipped;
-      if (stopping) {
-        r.error = stop_error;
-        r.error.node_id = nodes[i].id;
-      }
+      if (stopping) r.set_error(stop_error()).node_id = nodes[i].id;
     }
     result.usage += r.usage;
     if (result.cost && r.cost)
@@ -1543,16 +1647,17 @@ void RunState::finish_run() {
   bool any_output = false;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].kind != NodeKind::output || g->map_of[i] != npos) continue;
-    if (results[i].mapped().status != NodeStatus::succeeded) continue;
+    const NodeRecord& r = *results[i];
+    if (r.status != NodeStatus::succeeded) continue;
     if (any_output) output += "\n\n";
-    output += results[i].mapped().output;
+    output += r.output_in_slot ? *slot_text(i) : r.output;
     any_output = true;
   }
   result.output = std::move(output);
   for (std::size_t i : plan->by_id)  // in key order: each insertion is O(1) at the end
-    result.nodes.insert(result.nodes.end(), std::move(results[i]));
+    result.nodes.emplace_hint(result.nodes.end(), nodes[i].id, results[i]->take(slot_text(i)));
   result.status = stopping ? stop_status : RunStatus::succeeded;
-  result.error = stopping ? stop_error : Error{};
+  result.error = stopping ? stop_error() : Error{};
   result.wall_time = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start);
   if (want_events()) {
     RunEvent ev;

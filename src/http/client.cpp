@@ -122,6 +122,7 @@ struct connection {
 };
 
 struct host_pool {
+  Url origin;  // scheme, host and port (no target) of every request of this pool
   std::vector<std::unique_ptr<connection>> idle;  // back() = most recently used
   std::size_t active = 0;                         // checked out or being opened
   std::list<operation*> waiters;                  // FIFO of requests over the cap
@@ -253,18 +254,29 @@ class operation : public std::enable_shared_from_this<operation> {
   void complete(error_code ec, std::string message = {});
   std::string where() const;
 
+  // The response being built: created when its head arrives (a queued or waiting request has
+  // none), handed to the caller at completion.
+  Response& response() {
+    if (!response_) response_ = std::make_unique<Response>();
+    return *response_;
+  }
+  const Url& origin() const { return pool_->origin; }
+
+  // Sized for many waiting requests (docs/decisions/run-memory.md): the URL lives in the host
+  // pool, the method and target in wire_, the response and the retry rules only when needed.
   std::shared_ptr<client_impl> client_;
   // What the operation keeps of its Request once wire_ is built.
-  std::string method_;
-  std::optional<RetryPolicy> retry_;
-  std::function<bool(int, const Headers&, std::string_view)> should_retry_;
+  struct retry_rules {
+    RetryPolicy policy;
+    std::function<bool(int, const Headers&, std::string_view)> should_retry;
+  };
+  std::unique_ptr<retry_rules> retry_;  // only when the request has a retry policy
   std::vector<std::string> secrets_;
   std::shared_ptr<StreamHandler> stream_;
   handler_type handler_;
   asio::any_completion_executor work_;
   asio::cancellation_slot slot_;
 
-  Url url_;
   host_pool* pool_ = nullptr;           // this request's (scheme, host, port)
   std::unique_ptr<ProxyTarget> proxy_;  // only when a proxy is used
   Timeouts timeouts_;
@@ -295,7 +307,7 @@ class operation : public std::enable_shared_from_this<operation> {
     bhttp::response_parser<bhttp::empty_body> parser;
   };
   std::unique_ptr<proxy_exchange> proxy_exchange_;
-  Response response_;
+  std::unique_ptr<Response> response_;
 
   std::list<operation*>::iterator queue_pos_;
   const char* timeout_kind_ = nullptr;
@@ -386,18 +398,29 @@ std::string ms_text(milliseconds ms) {
 }  // namespace
 
 std::string operation::where() const {
-  std::string w = method_ + " " + url_.scheme + "://";
-  bool v6 = url_.host.find(':') != std::string::npos;
-  w += v6 ? "[" + url_.host + "]" : url_.host;
-  w += ":" + url_.port;
-  w += url_.target.substr(0, url_.target.find('?'));  // a query may carry a key: never shown
+  // The request line of wire_ holds the method and the target.
+  std::string_view line = std::string_view(wire_).substr(0, wire_.find('\r'));
+  const std::size_t sp = line.find(' ');
+  std::string_view method = line.substr(0, sp);
+  std::string_view target;
+  if (sp != std::string_view::npos) {
+    target = line.substr(sp + 1);
+    target = target.substr(0, target.rfind(' '));
+    target = target.substr(0, target.find('?'));  // a query may carry a key: never shown
+  }
+  const Url& u = origin();
+  std::string w = std::string(method) + " " + u.scheme + "://";
+  bool v6 = u.host.find(':') != std::string::npos;
+  w += v6 ? "[" + u.host + "]" : u.host;
+  w += ":" + u.port;
+  w += target;
   return w;
 }
 
 void operation::start(Request req) {
-  method_ = std::move(req.method);
-  retry_ = std::move(req.retry);
-  should_retry_ = std::move(req.should_retry);
+  if (req.retry)
+    retry_ = std::make_unique<retry_rules>(
+        retry_rules{std::move(*req.retry), std::move(req.should_retry)});
   secrets_ = std::move(req.secrets);
   if (slot_.is_connected()) {
     slot_.assign([this](asio::cancellation_type type) {
@@ -413,15 +436,16 @@ void operation::start(Request req) {
     return complete(errc::invalid_argument,
                     "url: not an absolute http(s) URL: '" + redact_secrets(shown) + "'");
   }
-  url_ = std::move(*url);
-  if (!valid_token(method_))
-    return complete(errc::invalid_argument, "method: not a valid HTTP method: '" + method_ + "'");
-  bool https = url_.scheme == "https";
+  const Url& u = *url;
+  const std::string& method = req.method;
+  if (!valid_token(method))
+    return complete(errc::invalid_argument, "method: not a valid HTTP method: '" + method + "'");
+  bool https = u.scheme == "https";
   if (https && !client_->prepare_tls().empty())
     return complete(errc::invalid_argument, client_->tls_setup_error);
 
   const std::string& proxy = https ? client_->options.proxy : client_->options.http_proxy;
-  if (!proxy.empty() && !bypass_proxy(client_->options.no_proxy, url_.host, url_.port)) {
+  if (!proxy.empty() && !bypass_proxy(client_->options.no_proxy, u.host, u.port)) {
     std::string error;
     auto target = parse_proxy(proxy, error);
     if (!target) return complete(errc::invalid_argument, "proxy: " + error);
@@ -429,19 +453,24 @@ void operation::start(Request req) {
   }
   {
     std::string key;
-    key.reserve(url_.scheme.size() + url_.host.size() + url_.port.size() + 4);
-    key.append(url_.scheme).append("://").append(url_.host).append(":").append(url_.port);
+    key.reserve(u.scheme.size() + u.host.size() + u.port.size() + 4);
+    key.append(u.scheme).append("://").append(u.host).append(":").append(u.port);
     pool_ = &client_->pools[key];
+    if (pool_->origin.host.empty()) pool_->origin = Url{u.scheme, u.host, u.port, {}};
   }
 
   // The head is written directly (no Beast message and serializer): one buffer, one write.
   const bool has_body = !req.body.empty();
-  std::size_t size = method_.size() + url_.target.size() + req.body.size() + 128;
+  // Sized to what is written below (wire_ lives as long as the request: no slack).
+  std::size_t size = method.size() + 1 + u.target.size() + 11 + req.body.size() + 2;
   for (const auto& [name, value] : req.headers)
     size += name.size() + value.size() + 4;
+  size += 11 + u.host.size() + u.port.size();       // Host: [host]:port
+  size += 14 + client_->options.user_agent.size();  // User-Agent
+  size += 40;                                       // Content-Length
   wire_.clear();
   wire_.reserve(size);
-  wire_.append(method_).append(" ").append(url_.target).append(" HTTP/1.1\r\n");
+  wire_.append(method).append(" ").append(u.target).append(" HTTP/1.1\r\n");
   bool has_host = false, has_agent = false;
   for (const auto& [name, value] : req.headers) {
     if (!valid_token(name))
@@ -455,25 +484,25 @@ void operation::start(Request req) {
     wire_.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_host) {
-    bool v6 = url_.host.find(':') != std::string::npos;
-    bool default_port = url_.port == (https ? "443" : "80");
+    bool v6 = u.host.find(':') != std::string::npos;
+    bool default_port = u.port == (https ? "443" : "80");
     wire_.append("Host: ");
     if (v6) wire_.append("[");
-    wire_.append(url_.host);
+    wire_.append(u.host);
     if (v6) wire_.append("]");
-    if (!default_port) wire_.append(":").append(url_.port);
+    if (!default_port) wire_.append(":").append(u.port);
     wire_.append("\r\n");
   }
   if (!has_agent && !client_->options.user_agent.empty())
     wire_.append("User-Agent: ").append(client_->options.user_agent).append("\r\n");
   // As Beast's prepare_payload: a length when there is a body or the method expects one.
-  if (has_body || method_ == "POST" || method_ == "PUT" || method_ == "OPTIONS") {
+  if (has_body || method == "POST" || method == "PUT" || method == "OPTIONS") {
     char digits[24];
     auto [end, ignored] = std::to_chars(digits, digits + sizeof digits, req.body.size());
     wire_.append("Content-Length: ").append(digits, end).append("\r\n");
   }
   wire_.append("\r\n").append(req.body);
-  head_request_ = method_ == "HEAD";
+  head_request_ = method == "HEAD";
   // wire_ is now the only copy of the request's bytes (it is kept for retries); `req` dies here.
 
   if (timeouts_.total.count() > 0) total_deadline_ = steady::now() + timeouts_.total;
@@ -542,8 +571,8 @@ void operation::on_granted() {
 void operation::connect() {
   arm_phase("connect", timeouts_.connect);
   conn_ = std::make_unique<connection>(client_->ex);
-  const std::string& host = proxy_ ? proxy_->host : url_.host;
-  const std::string& port = proxy_ ? proxy_->port : url_.port;
+  const std::string& host = proxy_ ? proxy_->host : origin().host;
+  const std::string& port = proxy_ ? proxy_->port : origin().port;
   if (!resolver_) resolver_ = std::make_unique<tcp::resolver>(client_->ex);
   resolver_->async_resolve(
       host, port, [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
@@ -553,7 +582,7 @@ void operation::connect() {
 
 void operation::on_resolved(error_code ec, const tcp::resolver::results_type& results) {
   if (interrupted()) return;
-  const std::string& host = proxy_ ? proxy_->host : url_.host;
+  const std::string& host = proxy_ ? proxy_->host : origin().host;
   if (ec)
     return fail(errc::connect_failed,
                 std::string(proxy_ ? "cannot resolve proxy host '" : "cannot resolve host '") +
@@ -571,20 +600,20 @@ void operation::on_connected(error_code ec) {
       return fail(errc::connect_failed, "cannot connect to proxy " + proxy_->host + ":" +
                                             proxy_->port + ": " + ec.message());
     return fail(errc::connect_failed,
-                "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
+                "cannot connect to " + origin().host + ":" + origin().port + ": " + ec.message());
   }
   ++client_->counters.opened;
   conn_->established = true;
   error_code ignored;
   conn_->socket.set_option(tcp::no_delay(true), ignored);
   if (proxy_) return proxy_connect();
-  if (url_.scheme == "https") return handshake();
+  if (origin().scheme == "https") return handshake();
   send();
 }
 
 void operation::proxy_connect() {
-  bool v6 = url_.host.find(':') != std::string::npos;
-  std::string authority = (v6 ? "[" + url_.host + "]" : url_.host) + ":" + url_.port;
+  bool v6 = origin().host.find(':') != std::string::npos;
+  std::string authority = (v6 ? "[" + origin().host + "]" : origin().host) + ":" + origin().port;
   proxy_exchange_ = std::make_unique<proxy_exchange>();
   auto& request = proxy_exchange_->request;
   request = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
@@ -616,13 +645,13 @@ void operation::on_proxy_response(error_code ec) {
   auto& head = proxy_exchange_->parser.get();
   int status = static_cast<int>(head.result_int());
   if (status < 200 || status > 299)
-    return fail(errc::connect_failed, "proxy refused CONNECT to " + url_.host + ":" + url_.port +
-                                          via + ": " + std::to_string(status) + " " +
-                                          std::string(head.reason()));
+    return fail(errc::connect_failed, "proxy refused CONNECT to " + origin().host + ":" +
+                                          origin().port + via + ": " + std::to_string(status) +
+                                          " " + std::string(head.reason()));
   if (conn_->buffer.size() != 0)
     return fail(errc::protocol, "proxy sent bytes after its CONNECT answer" + via);
   proxy_exchange_.reset();
-  if (url_.scheme == "https") return handshake();
+  if (origin().scheme == "https") return handshake();
   send();
 }
 
@@ -631,17 +660,17 @@ void operation::handshake() {
       std::make_unique<ssl::stream<tcp::socket>>(std::move(conn_->socket), *client_->tls_ctx);
   auto& tls = *conn_->tls;
   SSL* native = tls.native_handle();
-  bool ip = is_ip_literal(url_.host);
-  if (!ip) SSL_set_tlsext_host_name(native, url_.host.c_str());
+  bool ip = is_ip_literal(origin().host);
+  if (!ip) SSL_set_tlsext_host_name(native, origin().host.c_str());
   if (client_->options.verify_peer) {
     // OpenSSL's own check records why a name did not match (X509_V_ERR_HOSTNAME_MISMATCH);
     // asio's host_name_verification callback is the belt to those braces.
     if (ip)
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), url_.host.c_str());
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), origin().host.c_str());
     else
-      SSL_set1_host(native, url_.host.c_str());
+      SSL_set1_host(native, origin().host.c_str());
     tls.set_verify_mode(ssl::verify_peer);
-    tls.set_verify_callback(ssl::host_name_verification(url_.host));
+    tls.set_verify_callback(ssl::host_name_verification(origin().host));
   } else {
     tls.set_verify_mode(ssl::verify_none);
   }
@@ -654,12 +683,12 @@ void operation::on_handshake(error_code ec) {
   if (!ec) return send();
   long verify = SSL_get_verify_result(conn_->tls->native_handle());
   if (verify != X509_V_OK)
-    return fail(errc::tls_failed, "certificate verification failed for '" + url_.host +
+    return fail(errc::tls_failed, "certificate verification failed for '" + origin().host +
                                       "': " + X509_verify_cert_error_string(verify));
   if (is_closed_error(ec))
-    return fail(errc::tls_failed,
-                "TLS handshake with '" + url_.host + "' failed: the peer closed the connection");
-  fail(errc::tls_failed, "TLS handshake with '" + url_.host + "' failed: " + ec.message());
+    return fail(errc::tls_failed, "TLS handshake with '" + origin().host +
+                                      "' failed: the peer closed the connection");
+  fail(errc::tls_failed, "TLS handshake with '" + origin().host + "' failed: " + ec.message());
 }
 
 void operation::send() {
@@ -720,9 +749,9 @@ void operation::parse() {
         room = conn_->chunk_capacity - filled_;
         body.data = conn_->chunk.get() + filled_;
       } else {
-        whole_size = response_.body.size();
-        response_.body.resize(whole_size + room);
-        body.data = response_.body.data() + whole_size;
+        whole_size = response_->body.size();
+        response_->body.resize(whole_size + room);
+        body.data = response_->body.data() + whole_size;
       }
       body.size = room;
       body.more = true;
@@ -734,7 +763,7 @@ void operation::parse() {
       if (streaming_)
         filled_ += room - body.size;
       else
-        response_.body.resize(whole_size + (room - body.size));
+        response_->body.resize(whole_size + (room - body.size));
     }
     if (ec == bhttp::error::need_buffer) {  // the chunk buffer is full
       if (filled_ == 0 && used == 0)
@@ -844,24 +873,25 @@ void operation::fail_read(error_code ec) {
 bool operation::on_head() {
   auto& parser = *conn_->parser;
   auto& head = parser.get();
-  response_.status = static_cast<int>(head.result_int());
-  response_.headers.clear();
-  response_.headers.reserve(16);
+  Response& r = response();
+  r.status = static_cast<int>(head.result_int());
+  r.headers.clear();
+  r.headers.reserve(16);
   for (const auto& field : head)
-    response_.headers.emplace_back(to_lower(field.name_string()), std::string(field.value()));
-  bool ok = response_.status >= 200 && response_.status <= 299;
+    r.headers.emplace_back(to_lower(field.name_string()), std::string(field.value()));
+  bool ok = r.status >= 200 && r.status <= 299;
   streaming_ = stream_ && ok;
   if (streaming_) {
     parser.body_limit(boost::none);
     if (stream_->on_headers) {
-      stream_->on_headers(response_);
+      stream_->on_headers(r);
       if (interrupted()) return false;
     }
   } else {
     parser.body_limit(whole_body_limit);
     // A stated length is reserved at once (within reason: the header may lie).
     if (auto n = parser.content_length(); n && *n <= chunk_size * 64)
-      response_.body.reserve(static_cast<std::size_t>(*n));
+      r.body.reserve(static_cast<std::size_t>(*n));
   }
   return true;
 }
@@ -871,25 +901,25 @@ void operation::on_done() {
   bool keep = conn_->parser->keep_alive() && conn_->buffer.size() == 0;
   conn_->parser.reset();
   client_->release(*pool_, std::move(conn_), keep);
-  int status = response_.status;
+  Response& r = response();
+  int status = r.status;
   if (!delivered_ && retry_ && RetryPolicy::retryable_status(status) &&
-      (!should_retry_ || should_retry_(status, response_.headers, response_.body))) {
+      (!retry_->should_retry || retry_->should_retry(status, r.headers, r.body))) {
     Error e;
     e.code = status == 429 ? errc::rate_limited : errc::server;
     e.status = status;
-    e.retry_after =
-        parse_retry_after(response_.header("retry-after-ms"), response_.header("retry-after"));
-    if (auto delay = retry_->next_delay(attempt_, e, client_->rng())) {
+    e.retry_after = parse_retry_after(r.header("retry-after-ms"), r.header("retry-after"));
+    if (auto delay = retry_->policy.next_delay(attempt_, e, client_->rng())) {
       if (steady::now() + *delay < total_deadline_) return backoff(*delay);
     }
   }
-  response_.attempts = attempt_;
+  r.attempts = attempt_;
   complete({});
 }
 
 void operation::backoff(milliseconds delay) {
   ++attempt_;
-  response_ = Response{};
+  response_.reset();
   timeout_kind_ = nullptr;
   phase_deadline_ = steady::time_point::max();
   // The callers checked that the delay ends before the total deadline.
@@ -1005,11 +1035,11 @@ void operation::fail(error_code code, std::string message) {
                     std::string_view(timeout_kind_) != "total");
   if (retry_ && retryable && !delivered_ && !cancelled_) {
     Error e = make_error(code, message);
-    if (auto delay = retry_->next_delay(attempt_, e, client_->rng())) {
+    if (auto delay = retry_->policy.next_delay(attempt_, e, client_->rng())) {
       if (steady::now() + *delay < total_deadline_) return backoff(*delay);
     }
   }
-  response_.attempts = attempt_;
+  response().attempts = attempt_;
   complete(code, std::move(message));
 }
 
@@ -1031,11 +1061,12 @@ void operation::complete(error_code ec, std::string message) {
   if (slot_.is_connected()) slot_.clear();
   slot_ = {};
   if (ec) {
-    if (!url_.host.empty()) message += " (" + where() + ")";
-    response_.error = make_error(ec, redact_secrets(message, secrets_));
-    response_.error.status = response_.status;
+    if (pool_) message += " (" + where() + ")";
+    Response& r = response();
+    r.error = make_error(ec, redact_secrets(message, secrets_));
+    r.error.status = r.status;
   }
-  auto call = [handler = std::move(handler_), ec, response = std::move(response_)]() mutable {
+  auto call = [handler = std::move(handler_), ec, response = std::move(response())]() mutable {
     std::move(handler)(ec, std::move(response));
   };
   if (initiating_)

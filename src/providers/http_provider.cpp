@@ -53,13 +53,14 @@ Error transport_error(error_code ec, std::string_view provider) {
 }
 
 // Fills usage when the vendor reported none (some openai-compatible servers): estimated.
-void complete_usage(const ChatRequest& req, ChatResponse& r) {
+// `prompt_tokens` is estimate_prompt_tokens() of the request.
+void complete_usage(std::int64_t prompt_tokens, ChatResponse& r) {
   if (r.usage.reported) {
     if (r.usage.total_tokens == 0)
       r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
     return;
   }
-  r.usage.prompt_tokens = estimate_prompt_tokens(req);
+  r.usage.prompt_tokens = prompt_tokens;
   r.usage.completion_tokens = sim::estimate_tokens(r.content) + sim::estimate_tokens(r.reasoning);
   r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
   r.usage.estimated = true;
@@ -69,11 +70,11 @@ void complete_usage(const ChatRequest& req, ChatResponse& r) {
 // cancellation) is billed for what it consumed: keep the counts the vendor sent so far (e.g.
 // Anthropic's message_start), estimate the rest, and mark the usage estimated so it is priced.
 // A call that failed before any token or count arrived consumed nothing and stays unpriced.
-void complete_partial_usage(const ChatRequest& req, ChatResponse& r) {
+void complete_partial_usage(std::int64_t prompt_tokens, ChatResponse& r) {
   auto& u = r.usage;
   if (u.prompt_tokens == 0 && u.completion_tokens == 0 && r.content.empty() && r.reasoning.empty())
     return;
-  if (u.prompt_tokens == 0) u.prompt_tokens = estimate_prompt_tokens(req);
+  if (u.prompt_tokens == 0) u.prompt_tokens = prompt_tokens;
   u.completion_tokens = std::max<std::int64_t>(
       u.completion_tokens, sim::estimate_tokens(r.content) + sim::estimate_tokens(r.reasoning));
   u.total_tokens = u.prompt_tokens + u.completion_tokens;
@@ -92,22 +93,19 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   CallOp(std::shared_ptr<HttpProvider> provider, ChatRequest req, DeltaHandler on_delta,
          asio::any_completion_handler<Provider::complete_signature> handler)
       : provider_(std::move(provider)),
-        req_(std::move(req)),
+        req_(std::make_unique<ChatRequest>(std::move(req))),
         on_delta_(std::move(on_delta)),
         handler_(std::move(handler)),
-        timer_(provider_->get_executor()),
-        start_(clock::now()) {
-    response_.provider = provider_->config().id;
-  }
+        start_(clock::now()) {}
 
   void start() {
     const HttpProviderConfig& cfg = provider_->config();
     // The provider's endpoint, unless the request brings its own key (no copy per call).
-    if (req_.api_key.empty()) {
+    if (req_->api_key.empty()) {
       endpoint_ = &provider_->endpoint();
     } else {
-      own_endpoint_ = Endpoint{cfg.vendor, cfg.base_url, req_.api_key};
-      endpoint_ = &own_endpoint_;
+      own_endpoint_ = std::make_unique<Endpoint>(Endpoint{cfg.vendor, cfg.base_url, req_->api_key});
+      endpoint_ = own_endpoint_.get();
     }
     const Endpoint& ep = *endpoint_;
     if (ep.base_url.empty()) {
@@ -120,9 +118,9 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       return fail_now(errc::auth, cfg.id + ": no API key (set " + cfg.key_env +
                                       " or ProviderOptions::api_key)");
     }
-    if (Error e = prepare_request(req_, context_window(req_.config.model))) {
+    if (Error e = prepare_request(*req_, context_window(req_->config.model))) {
       e.provider = cfg.id;
-      response_.error = std::move(e);
+      response().error = std::move(e);
       return finish_posted();
     }
 
@@ -141,33 +139,48 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
     if (cancelled_) return;
     cancelled_ = true;
     if (in_flight_) inner_.emit(asio::cancellation_type::terminal);
-    timer_.cancel();
+    if (timer_) timer_->cancel();
+  }
+
+  // The answer being built. A call waiting for its HTTP response holds none (a ChatResponse is
+  // ~0.6 KB): a non-streamed call creates it when the response arrives, a stream per attempt.
+  ChatResponse& response() {
+    if (!response_) {
+      response_ = std::make_unique<ChatResponse>();
+      response_->provider = provider_->config().id;
+    }
+    return *response_;
   }
 
   // Built per attempt and moved into the client: a retry (rare) rebuilds it rather than every
-  // call copying it.
-  http::Request make_request() const {
+  // call copying it. Once no attempt can follow, the request is let go (the HTTP request holds
+  // its wire form): a waiting call does not keep its prompt twice.
+  http::Request make_request() {
     const HttpProviderConfig& cfg = provider_->config();
-    http::Request r = build_chat_request(*endpoint_, req_, static_cast<bool>(on_delta_));
+    http::Request r = build_chat_request(*endpoint_, *req_, static_cast<bool>(on_delta_));
     add_extra_headers(r, cfg.headers);
     http::Timeouts timeouts = provider_->client().options().timeouts;
-    timeouts.total = req_.config.timeout.value_or(cfg.timeout);
+    timeouts.total = req_->config.timeout.value_or(cfg.timeout);
     r.timeouts = timeouts;
+    if (attempts_ >= cfg.retry.max_attempts) {
+      prompt_tokens_ = estimate_prompt_tokens(*req_);
+      model_ = std::move(req_->config.model);
+      req_.reset();
+    }
     return r;
   }
+
+  // estimate_prompt_tokens() of the request, also once it was let go.
+  std::int64_t prompt_tokens() const {
+    return req_ ? estimate_prompt_tokens(*req_) : prompt_tokens_;
+  }
+  const std::string& model() const { return req_ ? req_->config.model : model_; }
 
   void attempt() {
     ++attempts_;
     // Each attempt starts from an empty answer: no text of a failed attempt reached the caller.
-    response_.content.clear();
-    response_.reasoning.clear();
-    response_.tool_calls.clear();
-    response_.usage = {};
-    response_.finish_reason = FinishReason::unknown;
-    response_.finish_reason_raw.clear();
-    response_.model.clear();
-    response_.request_id.clear();
-    response_.error = {};
+    if (stream_) stream_->assembler.reset();  // it refers to the old answer
+    response_.reset();
     auto self = shared_from_this();
     // One signal serves every attempt: the HTTP client detaches from the slot before it
     // completes, and the completion handler keeps this object (and so the signal) alive.
@@ -181,13 +194,15 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       provider_->client().async_request(make_request(), std::move(done));
       return;
     }
-    assembler_.emplace(provider_->config().vendor, response_, &delta_forward_);
-    parser_.reset();
+    if (!stream_) stream_ = std::make_unique<StreamPart>(this);
+    stream_->assembler.emplace(provider_->config().vendor, response(), &stream_->forward);
+    stream_->parser.reset();
     http::StreamHandler sh;
     sh.on_headers = [self](const http::Response& head) { self->on_head(head); };
     sh.on_data = [self](std::string_view chunk) {
-      self->parser_.feed(
-          chunk, [&](const sse::Event& ev) { self->assembler_->on_event(ev.type, ev.data); });
+      StreamPart& st = *self->stream_;
+      st.parser.feed(chunk,
+                     [&](const sse::Event& ev) { st.assembler->on_event(ev.type, ev.data); });
     };
     provider_->client().async_stream(make_request(), std::move(sh), std::move(done));
   }
@@ -195,7 +210,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   void on_head(const http::Response& head) {
     for (std::string_view name : {"x-request-id", "request-id"}) {
       if (auto id = head.header(name); !id.empty()) {
-        header_request_id_ = std::string(id);
+        stream_->request_id = std::string(id);
         break;
       }
     }
@@ -211,44 +226,48 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
 
   void on_response(error_code ec, http::Response r) {
     const HttpProviderConfig& cfg = provider_->config();
+    ChatResponse& out = response();
     if (cancelled_) {
-      if (assembler_) parser_.finish();
-      response_.error = make_error(errc::cancelled, "cancelled by the caller");
-      response_.error.provider = cfg.id;
+      if (stream_) stream_->parser.finish();
+      out.error = make_error(errc::cancelled, "cancelled by the caller");
+      out.error.provider = cfg.id;
       return finish();
     }
+    std::string_view request_id = stream_ ? std::string_view(stream_->request_id) : "";
     if (ec) {
-      response_.error = transport_error(ec, cfg.id);
+      out.error = transport_error(ec, cfg.id);
     } else if (r.status < 200 || r.status > 299) {
-      response_.error = classify_error(cfg.vendor, r.status, r.headers, r.body);
-      response_.error.provider = cfg.id;
-    } else if (assembler_) {
-      parser_.finish();
-      assembler_->finish();
+      out.error = classify_error(cfg.vendor, r.status, r.headers, r.body);
+      out.error.provider = cfg.id;
+    } else if (stream_) {
+      stream_->parser.finish();
+      stream_->assembler->finish();
     } else {
-      parse_chat_response(cfg.vendor, r.body, response_);
-      if (header_request_id_.empty()) {
-        for (std::string_view name : {"x-request-id", "request-id"})
-          if (auto id = r.header(name); !id.empty()) {
-            header_request_id_ = std::string(id);
-            break;
-          }
-      }
+      parse_chat_response(cfg.vendor, r.body, out);
     }
-    if (!header_request_id_.empty()) response_.request_id = header_request_id_;
-    if (response_.error) {
-      response_.error.provider = cfg.id;
-      if (response_.error.request_id.empty()) response_.error.request_id = response_.request_id;
+    if (!stream_) {
+      for (std::string_view name : {"x-request-id", "request-id"})
+        if (auto id = r.header(name); !id.empty()) {
+          request_id = id;
+          break;
+        }
+    }
+    if (!request_id.empty()) out.request_id = std::string(request_id);
+    if (out.error) {
+      out.error.provider = cfg.id;
+      if (out.error.request_id.empty()) out.error.request_id = out.request_id;
       // Retry only while nothing reached the caller; quota and the like are not retryable.
-      if (!text_delivered_ && response_.error.retryable()) {
-        if (auto delay = cfg.retry.next_delay(attempts_, response_.error, provider_->random())) {
+      if (!text_delivered_ && out.error.retryable()) {
+        if (auto delay = cfg.retry.next_delay(attempts_, out.error, provider_->random())) {
           auto self = shared_from_this();
-          timer_.expires_after(*delay);
+          if (!timer_) timer_ = std::make_unique<asio::steady_timer>(provider_->get_executor());
+          timer_->expires_after(*delay);
           // Not bound to inner_: cancel() cancels the timer itself.
-          timer_.async_wait([self](error_code wait_ec) {
+          timer_->async_wait([self](error_code wait_ec) {
             if (self->cancelled_ || wait_ec) {
-              self->response_.error = make_error(errc::cancelled, "cancelled by the caller");
-              self->response_.error.provider = self->provider_->config().id;
+              ChatResponse& out = self->response();
+              out.error = make_error(errc::cancelled, "cancelled by the caller");
+              out.error.provider = self->provider_->config().id;
               return self->finish();
             }
             self->attempt();
@@ -261,39 +280,40 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   }
 
   void fail_now(errc code, std::string message) {
-    response_.error = make_error(code, std::move(message));
-    response_.error.provider = provider_->config().id;
+    ChatResponse& out = response();
+    out.error = make_error(code, std::move(message));
+    out.error.provider = provider_->config().id;
     finish_posted();
   }
 
   void finalise() {
-    response_.attempts = attempts_ == 0 ? 1 : attempts_;
-    response_.latency =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start_);
-    response_.time_to_first_token = ttft_;
-    if (!response_.error) {
-      complete_usage(req_, response_);
-    } else if (!response_.usage.reported) {
-      complete_partial_usage(req_, response_);
+    ChatResponse& out = response();
+    out.attempts = attempts_ == 0 ? 1 : attempts_;
+    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start_);
+    out.time_to_first_token = ttft_;
+    if (!out.error) {
+      complete_usage(prompt_tokens(), out);
+    } else if (!out.usage.reported) {
+      complete_partial_usage(prompt_tokens(), out);
     }
-    if (response_.usage.reported || response_.usage.estimated)
-      response_.cost = price_call(response_.model, response_.usage, req_.config.model);
-    if (response_.error) {
-      if (response_.finish_reason == FinishReason::unknown)
-        response_.finish_reason = FinishReason::error;
-    } else if (response_.model.empty()) {
-      response_.model = req_.config.model;
+    if (out.usage.reported || out.usage.estimated)
+      out.cost = price_call(out.model, out.usage, model());
+    if (out.error) {
+      if (out.finish_reason == FinishReason::unknown) out.finish_reason = FinishReason::error;
+    } else if (out.model.empty()) {
+      out.model = model();
     }
     auto slot = asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected()) slot.clear();
   }
 
   // Hands the response to the caller. The function object holds this operation rather than the
-  // response: the response (~0.5 KB of strings) is moved once, into the handler's argument.
+  // response: the response (~0.6 KB) is moved once, into the handler's argument.
   void complete_now() {
     auto h = std::move(handler_);
-    const error_code ec = response_.error.code;
-    std::move(h)(ec, std::move(response_));
+    ChatResponse& out = response();
+    const error_code ec = out.error.code;
+    std::move(h)(ec, std::move(out));
   }
 
   // Completes from within an asynchronous callback (never inline from the initiating call).
@@ -311,21 +331,31 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
                asio::bind_executor(ex, [self = shared_from_this()] { self->complete_now(); }));
   }
 
+  // What only a stream needs: created by its first attempt (a non-streamed call has none).
+  struct StreamPart {
+    explicit StreamPart(CallOp* op) : forward([op](const StreamDelta& d) { op->on_delta(d); }) {}
+    DeltaHandler forward;  // the assembler's deltas, through on_delta
+    std::optional<StreamAssembler> assembler;
+    sse::Parser parser;
+    std::string request_id;  // from the response head
+  };
+
+  // Sized for many waiting calls (docs/decisions/run-memory.md): what is not needed while the
+  // request is out is allocated when it is (response, stream parts, retry timer, own endpoint).
   std::shared_ptr<HttpProvider> provider_;
-  ChatRequest req_;
+  std::unique_ptr<ChatRequest> req_;  // null once no attempt can follow (see make_request)
+  std::string model_;                 // the requested model, once req_ is let go
+  std::int64_t prompt_tokens_ = 0;    // its prompt's estimate, once req_ is let go
   DeltaHandler on_delta_;
-  DeltaHandler delta_forward_ = [this](const StreamDelta& d) { on_delta(d); };
   asio::any_completion_handler<Provider::complete_signature> handler_;
-  ChatResponse response_;
-  Endpoint own_endpoint_;  // with the request's own key
+  std::unique_ptr<ChatResponse> response_;
+  std::unique_ptr<StreamPart> stream_;
+  std::unique_ptr<Endpoint> own_endpoint_;  // with the request's own key
   const Endpoint* endpoint_ = nullptr;
-  std::optional<StreamAssembler> assembler_;
-  sse::Parser parser_;
-  asio::steady_timer timer_;
-  asio::cancellation_signal inner_;  // feeds the HTTP request's slot
+  std::unique_ptr<asio::steady_timer> timer_;  // retry back-off only
+  asio::cancellation_signal inner_;            // feeds the HTTP request's slot
   clock::time_point start_;
   std::optional<std::chrono::microseconds> ttft_;
-  std::string header_request_id_;
   int attempts_ = 0;
   bool cancelled_ = false;
   bool text_delivered_ = false;
