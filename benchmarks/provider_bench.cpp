@@ -17,6 +17,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <new>
 #include <string>
 
@@ -227,6 +229,53 @@ void BM_Call(benchmark::State& state, const char* kind, bool stream, const char*
   benchmark::DoNotOptimize(bytes);
 }
 
+// The same calls with `in_flight` of them outstanding at once on one thread, as an application
+// serving many users runs them (and as the peer comparison measures wrk, whose 32 connections are
+// the physical limit of docs/benchmarks.md): the readiness wake-ups are shared by the calls that
+// complete together, which a one-call-at-a-time loop cannot show
+// (docs/decisions/benchmark-method.md).
+void BM_CallsInFlight(benchmark::State& state, const char* kind, bool stream, const char* prompt) {
+  const auto in_flight = static_cast<std::size_t>(state.range(0));
+  boost::asio::io_context ioc;
+  chorus::ProviderOptions o;
+  o.api_key = "test-key";
+  o.base_url = server().base_url() + (std::string_view(kind) == "openai" ? "/v1" : "");
+  o.retry = chorus::RetryPolicy::none();
+  auto p = chorus::make_provider(kind, ioc.get_executor(), o);
+  chorus::ChatRequest req;
+  req.config.model = std::string_view(kind) == "anthropic" ? "claude-sonnet-4" : "gpt-4o-mini";
+  req.messages.push_back({chorus::Role::user, prompt});
+  const std::size_t batch = in_flight * 8;
+  std::size_t bytes = 0, failed = 0;
+  while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(batch))) {
+    std::size_t started = 0;
+    std::function<void()> next = [&] {
+      if (started == batch) return;
+      ++started;
+      auto done = [&](chorus::error_code ec, chorus::ChatResponse r) {
+        failed += ec ? 1 : 0;
+        bytes += r.content.size();
+        next();
+      };
+      if (stream)
+        p->async_stream(
+            req, [](const chorus::StreamDelta&) {}, done);
+      else
+        p->async_complete(req, done);
+    };
+    for (std::size_t i = 0; i < in_flight; ++i)
+      next();
+    ioc.restart();
+    ioc.run();
+    if (failed) {
+      state.SkipWithError("call failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  benchmark::DoNotOptimize(bytes);
+}
+
 // CHORUS_BENCH_CALLS=N fixes the number of calls (for callgrind: instructions per call are
 // stable on a loaded machine where times are not).
 void register_calls() {
@@ -247,6 +296,10 @@ void register_calls() {
         c.name, [c](benchmark::State& state) { BM_Call(state, c.kind, c.stream, c.prompt); });
     b->UseRealTime();
     if (fixed && *fixed) b->Iterations(std::atoll(fixed));
+    auto* f = benchmark::RegisterBenchmark(
+        (std::string("BM_CallsInFlight/") + (c.name + std::strlen("BM_Call/"))).c_str(),
+        [c](benchmark::State& state) { BM_CallsInFlight(state, c.kind, c.stream, c.prompt); });
+    f->Arg(32)->UseRealTime();
   }
 }
 

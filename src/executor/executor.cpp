@@ -286,8 +286,8 @@ struct NodeRecord {
   Error& set_error(const Error& e) { return rare_part().error = e; }
 
   // The public shape, copied (events). `slot`: the node's top-scope slot text.
-  NodeResult copy(const std::string* slot) const {
-    NodeResult r = counts();
+  void copy_to(NodeResult& r, const std::string* slot) const {
+    counts(r);
     r.output = output_in_slot && slot ? *slot : output;
     r.provider = provider;
     r.model = model;
@@ -295,11 +295,10 @@ struct NodeRecord {
       r.error = rare->error;
       r.route = rare->route;
     }
-    return r;
   }
   // The public shape, moved out of this record and the slot (when the run ends).
-  NodeResult take(std::string* slot) {
-    NodeResult r = counts();
+  void move_to(NodeResult& r, std::string* slot) {
+    counts(r);
     r.output = output_in_slot && slot ? std::move(*slot) : std::move(output);
     r.provider = std::move(provider);
     r.model = std::move(model);
@@ -307,19 +306,16 @@ struct NodeRecord {
       r.error = std::move(rare->error);
       r.route = std::move(rare->route);
     }
-    return r;
   }
 
  private:
-  NodeResult counts() const {
-    NodeResult r;
+  void counts(NodeResult& r) const {
     r.status = status;
     r.attempts = attempts;
     r.iterations = iterations;
     r.usage = usage;
     r.cost = cost;
     r.latency = latency;
-    return r;
   }
 };
 
@@ -390,7 +386,7 @@ struct RunState : std::enable_shared_from_this<RunState> {
                   const NodeRecord* record = nullptr, std::string_view status = {}) {
     if (!want_events()) return;
     std::optional<NodeResult> result;  // built only for listeners
-    if (record) result.emplace(record->copy(slot_text(i)));
+    if (record) record->copy_to(result.emplace(), slot_text(i));
     RunEvent ev;
     ev.type = type;
     ev.node_id = node(i).id;
@@ -1654,8 +1650,11 @@ void RunState::finish_run() {
     any_output = true;
   }
   result.output = std::move(output);
-  for (std::size_t i : plan->by_id)  // in key order: each insertion is O(1) at the end
-    result.nodes.emplace_hint(result.nodes.end(), nodes[i].id, results[i]->take(slot_text(i)));
+  for (std::size_t i : plan->by_id) {  // in key order: each insertion is O(1) at the end
+    auto it = result.nodes.emplace_hint(result.nodes.end(), std::piecewise_construct,
+                                        std::forward_as_tuple(nodes[i].id), std::tuple<>());
+    results[i]->move_to(it->second, slot_text(i));
+  }
   result.status = stopping ? stop_status : RunStatus::succeeded;
   result.error = stopping ? stop_error() : Error{};
   result.wall_time = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start);
