@@ -1607,6 +1607,9 @@ void RunState::stop(RunStatus status, Error error) {
   stopping = true;
   stop_status = status;
   stop_reason = std::make_unique<Error>(std::move(error));
+  // Stopped before its start handler ran (a cancellation emitted right after async_run): there
+  // is nothing to abort yet; the start handler sees `stopping` and ends the run at once.
+  if (!top) return;
   // Aborting may complete calls inline; their nodes finish once every call was aborted.
   const bool was_draining = draining;
   draining = true;
@@ -1836,7 +1839,10 @@ void Executor::do_run(std::shared_ptr<const Workflow> workflow, std::string inpu
         });
       });
     }
-    if (run->stopping) return run->drain();
+    if (run->stopping) {  // stopped before it started: every node ends cancelled
+      run->dirty.push_back(run->top.get());
+      return run->drain();
+    }
     run->seed(*run->top);
     run->drain();
   });

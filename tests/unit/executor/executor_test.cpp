@@ -500,6 +500,40 @@ TEST_F(ExecutorTest, CancellationSlotOfTheTokenCancelsTheRun) {
   EXPECT_EQ(alpha->cancelled, 1);
 }
 
+// A cancellation emitted before the run's start handler ran (right after async_run, as a binding
+// cancelling at once does) ends the run cancelled, with no call made and every node cancelled.
+TEST_F(ExecutorTest, CancellationBeforeTheRunStartedEndsItCancelled) {
+  auto wf = parse(R"({"nodes":[
+    {"id":"in","type":"input","position":{"x":0,"y":0},"data":{}},
+    {"id":"a","type":"llm","position":{"x":1,"y":0},"data":{"provider":"alpha","model":"test-model","prompt":"hi"}},
+    {"id":"out","type":"output","position":{"x":2,"y":0},"data":{}}],
+   "edges":[{"id":"e1","source":"in","target":"a"},{"id":"e2","source":"a","target":"out"}]})");
+  Executor ex(ctx.get_executor(), registry);
+  constexpr int runs = 50;
+  std::vector<asio::cancellation_signal> signals(runs);
+  int cancelled = 0, completions = 0;
+  std::vector<std::string> events;
+  for (int i = 0; i < runs; ++i) {
+    RunOptions opts;
+    if (i == 0) opts.on_event = [&](const RunEvent& e) { events.emplace_back(to_string(e.type)); };
+    ex.async_run(wf, "x", opts,
+                 asio::bind_cancellation_slot(signals[i].slot(), [&](error_code e, RunResult r) {
+                   ++completions;
+                   if (e == errc::cancelled && r.status == RunStatus::cancelled) ++cancelled;
+                   for (const auto& [id, n] : r.nodes)
+                     EXPECT_EQ(n.status, NodeStatus::cancelled) << id;
+                 }));
+    signals[i].emit(asio::cancellation_type::terminal);  // before the start handler runs
+  }
+  ctx.run();
+  EXPECT_EQ(completions, runs);
+  EXPECT_EQ(cancelled, runs);
+  EXPECT_EQ(alpha->calls, 0);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front(), "run_started");
+  EXPECT_EQ(events.back(), "run_finished");
+}
+
 constexpr std::string_view fallback_doc = R"({"nodes":[
   {"id":"in","type":"input","position":{"x":0,"y":0},"data":{}},
   {"id":"ask","type":"llm","position":{"x":1,"y":0},"data":{"provider":"alpha","model":"test-model",
