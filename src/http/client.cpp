@@ -121,12 +121,31 @@ struct connection {
   }
 };
 
+struct queue_keeper;
+
 struct host_pool {
   Url origin;  // scheme, host and port (no target) of every request of this pool
   std::vector<std::unique_ptr<connection>> idle;  // back() = most recently used
   std::size_t active = 0;                         // checked out or being opened
-  std::list<operation*> waiters;                  // FIFO of requests over the cap
+  // Requests over the cap, FIFO. The queue owns them while they wait: a queued request has no
+  // pending operation of its own (docs/decisions/run-memory.md). One timer per pool wakes at the
+  // earliest total deadline among them; its pending wait holds `keeper` (see queue_keeper).
+  std::list<std::shared_ptr<operation>> waiters;
+  std::unique_ptr<asio::steady_timer> queue_timer;
+  steady::time_point queue_timer_at = steady::time_point::max();
+  bool queue_armed = false;  // a wait of queue_timer is pending (maybe at time_point::max())
+  std::weak_ptr<queue_keeper> keeper;
 };  // lives in client_impl::pools, never erased: operations keep a pointer to theirs
+
+// Held by the pending waits of a pool's queue timer, so it outlives them only when no wait is
+// pending any more while requests are still queued: the io_context was destroyed with them (its
+// handlers dropped). The queued requests are then dropped too, which breaks the ownership cycle
+// pool -> request -> client -> pool. In every other case the queue is empty when it goes.
+struct queue_keeper {
+  std::weak_ptr<client_impl> client;
+  host_pool* pool = nullptr;
+  ~queue_keeper();
+};
 
 class client_impl : public std::enable_shared_from_this<client_impl> {
  public:
@@ -181,6 +200,13 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
 
   // Gives back a checked-out connection (or, when `c` is null, a connection slot).
   void release(host_pool& pool, std::unique_ptr<connection> c, bool reusable);
+
+  // A request joined `pool`'s queue with this total deadline: the queue timer is armed by then.
+  void watch_queue(host_pool& pool, steady::time_point deadline);
+  // A request left `pool`'s queue: an empty queue holds no timer wait (run() may return).
+  void queue_left(host_pool& pool);
+  // The queue timer fired: requests past their total deadline leave the queue and fail.
+  void on_queue_timer(host_pool& pool);
 };
 
 // One request, from initiation to completion, retries included.
@@ -195,11 +221,9 @@ class operation : public std::enable_shared_from_this<operation> {
         handler_(std::move(handler)),
         work_(asio::prefer(asio::get_associated_executor(handler_, client_->ex),
                            asio::execution::outstanding_work.tracked)),
-        slot_(asio::get_associated_cancellation_slot(handler_)),
-        deadline_timer_(client_->ex) {}
+        slot_(asio::get_associated_cancellation_slot(handler_)) {}
 
   ~operation() {
-    if (in_queue_) pool_->waiters.erase(queue_pos_);
     if (slot_.is_connected()) slot_.clear();
   }
 
@@ -209,17 +233,37 @@ class operation : public std::enable_shared_from_this<operation> {
   // True while start() runs inside the initiating function: a completion then must be posted.
   bool initiating_ = false;
 
-  // Called by client_impl::release when this queued request gets a connection or a slot.
+  // Called by client_impl::release when this queued request (already out of the queue) gets a
+  // connection or a slot.
   void grant(std::unique_ptr<connection> c) {
     in_queue_ = false;
     granted_ = true;
     conn_ = std::move(c);
-    deadline_timer_.cancel();  // wakes on_granted
+    wake();
   }
+  // Called by the pool's queue timer once this request, already out of the queue, passed its
+  // total deadline.
+  void expire_in_queue() {
+    in_queue_ = false;
+    if (!cancelled_ && !timeout_kind_) {
+      timeout_kind_ = "total";
+      timeout_limit_ = timeouts_.total;
+    }
+    wake();
+  }
+  steady::time_point total_deadline() const { return total_deadline_; }
+  // The queue is dropped with the io_context (queue_keeper): nothing to erase any more.
+  void orphan() { in_queue_ = false; }
 
  private:
   // --- steps ---
   void acquire();
+  // Runs on_granted from the executor: the request left the queue (grant, deadline, cancel).
+  void wake() {
+    asio::post(client_->ex, [self = shared_from_this()] { self->on_granted(); });
+  }
+  // Takes this request out of its pool's queue; the returned owner keeps it alive meanwhile.
+  std::shared_ptr<operation> leave_queue();
   void on_granted();
   template <class Handler>
   void wait_until(steady::time_point t, Handler&& handler);
@@ -286,9 +330,14 @@ class operation : public std::enable_shared_from_this<operation> {
   // One timer serves the phase deadline (connect, first_byte, idle) and the total deadline. It
   // is re-armed only when a deadline moves earlier; when it fires early (the deadline moved
   // later, e.g. after each body read) it re-waits. Fewer timer updates, fewer syscalls.
-  // The same timer is the wait of a request queued for a connection (cancelled by grant(),
-  // expiring at the total deadline) or backing off before a retry: see wait_until().
-  asio::steady_timer deadline_timer_;
+  // The same timer is the wait of a request backing off before a retry: see wait_until(). A
+  // request queued for a connection waits without it (host_pool::waiters).
+  // Made on first use: a request waiting in the queue has none.
+  std::unique_ptr<asio::steady_timer> deadline_timer_;
+  asio::steady_timer& deadline_timer() {
+    if (!deadline_timer_) deadline_timer_ = std::make_unique<asio::steady_timer>(client_->ex);
+    return *deadline_timer_;
+  }
   steady::time_point phase_deadline_ = steady::time_point::max();
   const char* phase_kind_ = nullptr;
   milliseconds phase_limit_{0};
@@ -309,7 +358,7 @@ class operation : public std::enable_shared_from_this<operation> {
   std::unique_ptr<proxy_exchange> proxy_exchange_;
   std::unique_ptr<Response> response_;
 
-  std::list<operation*>::iterator queue_pos_;
+  std::list<std::shared_ptr<operation>>::iterator queue_pos_;
   const char* timeout_kind_ = nullptr;
   milliseconds timeout_limit_{0};
   int attempt_ = 1;
@@ -341,8 +390,9 @@ void client_impl::release(host_pool& pool, std::unique_ptr<connection> c, bool r
   }
   if (c) c->idle_since = steady::now();
   if (!pool.waiters.empty()) {
-    operation* next = pool.waiters.front();
+    std::shared_ptr<operation> next = std::move(pool.waiters.front());
     pool.waiters.pop_front();
+    queue_left(pool);
     ++pool.active;
     next->grant(std::move(c));  // a kept-alive connection, or the right to open one
     return;
@@ -524,9 +574,71 @@ void operation::acquire() {
   }
   in_queue_ = true;
   granted_ = false;
-  queue_pos_ = pool.waiters.insert(pool.waiters.end(), this);
-  // One wait, until the total deadline: a queued request holds no other pending operation.
-  wait_until(total_deadline_, [self = shared_from_this()](error_code) { self->on_granted(); });
+  queue_pos_ = pool.waiters.insert(pool.waiters.end(), shared_from_this());
+  client_->watch_queue(pool, total_deadline_);
+}
+
+std::shared_ptr<operation> operation::leave_queue() {
+  std::shared_ptr<operation> self = std::move(*queue_pos_);
+  pool_->waiters.erase(queue_pos_);
+  in_queue_ = false;
+  client_->queue_left(*pool_);
+  return self;
+}
+
+void client_impl::watch_queue(host_pool& pool, steady::time_point deadline) {
+  if (pool.queue_armed && deadline >= pool.queue_timer_at) return;  // the armed wait is first
+  auto keeper = pool.keeper.lock();
+  if (!keeper) {
+    keeper = std::make_shared<queue_keeper>();
+    keeper->client = weak_from_this();
+    keeper->pool = &pool;
+    pool.keeper = keeper;
+  }
+  if (!pool.queue_timer) pool.queue_timer = std::make_unique<asio::steady_timer>(ex);
+  pool.queue_armed = true;
+  pool.queue_timer_at = deadline;
+  pool.queue_timer->expires_at(deadline);  // a superseded wait completes with operation_aborted
+  pool.queue_timer->async_wait([keeper, weak = weak_from_this(), p = &pool](error_code ec) {
+    if (ec) return;  // superseded or cancelled: a newer wait (if any) covers the queue
+    if (auto self = weak.lock()) self->on_queue_timer(*p);
+  });
+}
+
+void client_impl::queue_left(host_pool& pool) {
+  if (!pool.waiters.empty() || !pool.queue_armed) return;
+  pool.queue_armed = false;
+  pool.queue_timer_at = steady::time_point::max();
+  pool.queue_timer->cancel();
+}
+
+void client_impl::on_queue_timer(host_pool& pool) {
+  pool.queue_armed = false;
+  pool.queue_timer_at = steady::time_point::max();
+  const auto now = steady::now();
+  auto next = steady::time_point::max();
+  for (auto it = pool.waiters.begin(); it != pool.waiters.end();) {
+    const auto deadline = (*it)->total_deadline();
+    if (deadline <= now) {
+      std::shared_ptr<operation> late = std::move(*it);
+      it = pool.waiters.erase(it);
+      late->expire_in_queue();
+    } else {
+      next = std::min(next, deadline);
+      ++it;
+    }
+  }
+  if (!pool.waiters.empty()) watch_queue(pool, next);
+}
+
+queue_keeper::~queue_keeper() {
+  auto c = client.lock();
+  if (!c || pool->waiters.empty()) return;
+  std::list<std::shared_ptr<operation>> orphans;
+  orphans.swap(pool->waiters);
+  for (auto& op : orphans)
+    op->orphan();
+  pool->queue_armed = false;
 }
 
 // Makes deadline_timer_ wait until `t` for `handler` (a pending deadline wait is superseded); it
@@ -536,23 +648,15 @@ void operation::wait_until(steady::time_point t, Handler&& handler) {
   ++wait_id_;
   timer_expiry_ = steady::time_point::max();  // the next schedule_deadline() re-arms the timer
   waiting_ = true;
-  deadline_timer_.expires_at(t);
-  deadline_timer_.async_wait(std::forward<Handler>(handler));
+  deadline_timer().expires_at(t);
+  deadline_timer().async_wait(std::forward<Handler>(handler));
 }
 
 void operation::on_granted() {
-  waiting_ = false;
   if (done_) return;
-  if (!granted_) {  // woken by cancellation or the total deadline
-    if (!cancelled_ && !timeout_kind_ && steady::now() >= total_deadline_) {
-      timeout_kind_ = "total";
-      timeout_limit_ = timeouts_.total;
-      interrupt();  // leaves the queue
-    }
-    if (interrupted()) return;
-    // Spurious wake-up: wait again.
-    return wait_until(total_deadline_,
-                      [self = shared_from_this()](error_code) { self->on_granted(); });
+  if (!granted_) {  // out of the queue by cancellation or at its total deadline
+    interrupted();
+    return;
   }
   granted_ = false;
   if (cancelled_ || timeout_kind_) {
@@ -959,8 +1063,8 @@ void operation::schedule_deadline(steady::time_point wake_by) {
   if (due == steady::time_point::max() || due >= timer_expiry_) return;  // pending wait is earlier
   due = std::min(due, wake_by);
   timer_expiry_ = due;
-  deadline_timer_.expires_at(due);
-  deadline_timer_.async_wait(
+  deadline_timer().expires_at(due);
+  deadline_timer().async_wait(
       [self = shared_from_this(), id = ++wait_id_](error_code ec) { self->on_deadline(ec, id); });
 }
 
@@ -993,10 +1097,10 @@ void operation::interrupt() {
   if (conn_) conn_->close();
   phase_deadline_ = steady::time_point::max();
   if (in_queue_) {
-    pool_->waiters.erase(queue_pos_);
-    in_queue_ = false;
+    auto self = leave_queue();
+    wake();  // on_granted sees why and completes
   }
-  if (waiting_) deadline_timer_.cancel();
+  if (waiting_) deadline_timer_->cancel();
 }
 
 bool operation::interrupted() {
@@ -1045,17 +1149,15 @@ void operation::fail(error_code code, std::string message) {
 
 void operation::complete(error_code ec, std::string message) {
   done_ = true;
-  if (in_queue_) {
-    pool_->waiters.erase(queue_pos_);
-    in_queue_ = false;
-  }
+  std::shared_ptr<operation> self;  // the queue's ownership, kept until the end of this call
+  if (in_queue_) self = leave_queue();
   if (resolver_) resolver_->cancel();
   if (timer_expiry_ != steady::time_point::max()) {
     ++wait_id_;
     timer_expiry_ = steady::time_point::max();
-    deadline_timer_.cancel();
+    deadline_timer_->cancel();
   }
-  if (waiting_) deadline_timer_.cancel();
+  if (waiting_) deadline_timer_->cancel();
   // Detach from the slot now: the handler (and the cancellation signal it carries) may be freed
   // as soon as it runs, after which ~operation must not touch that slot again.
   if (slot_.is_connected()) slot_.clear();

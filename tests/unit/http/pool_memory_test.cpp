@@ -1,5 +1,6 @@
-// The paths of chorus::http::Client that keep a waiting call small (docs/decisions/http-memory.md):
-// the single wait of a request queued behind the connection cap (grant, cancel, total deadline),
+// The paths of chorus::http::Client that keep a waiting call small (docs/decisions/http-memory.md,
+// run-memory.md): a request queued behind the connection cap (grant, cancel, total deadline by
+// the pool's one queue timer, freed with its io_context),
 // the retry back-off on the same timer, read buffers that grow past their first size and are
 // trimmed when the connection goes idle, whole bodies parsed straight into Response::body.
 #include "unit/http/test_server.hpp"
@@ -13,6 +14,7 @@
 #include <boost/asio/post.hpp>
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 namespace chorus::http {
@@ -94,6 +96,73 @@ TEST(HttpPoolMemory, TotalDeadlineEndsAQueuedRequest) {
       << second.response.error.message;
   EXPECT_EQ(server.requests(), 1u);  // the queued one never reached the server
   EXPECT_EQ(client.stats().idle, 1u);
+}
+
+// The queue's one timer serves deadlines in any order: a request queued later with an earlier
+// total deadline fails first, the one queued before it keeps waiting and is served.
+TEST(HttpPoolMemory, QueueTimerServesAnEarlierDeadlineQueuedLater) {
+  std::atomic<bool> release{false};
+  TestServer server([&](Conn& c, const Exchange& ex) {
+    if (ex.target == "/first")
+      for (int i = 0; i < 6000 && !release.load(); ++i)
+        if (!c.pause(5ms)) return false;
+    return c.write(http_response(200, ex.target));
+  });
+  asio::io_context io;
+  auto opts = plain_options();
+  opts.max_connections_per_host = 1;
+  Client client(io.get_executor(), opts);
+  Result first, patient, hasty;
+  client.async_request(get(server.url("/first")), record(first));
+  Request p = get(server.url("/patient"));
+  p.timeouts = Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = 30s};
+  client.async_request(std::move(p), record(patient));
+  Request h = get(server.url("/hasty"));
+  h.timeouts = Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = 150ms};
+  client.async_request(std::move(h), [&](error_code ec, Response r) {
+    record(hasty)(ec, std::move(r));
+    EXPECT_EQ(patient.calls, 0);  // still queued
+    release = true;
+  });
+  io.run();
+  EXPECT_EQ(hasty.calls, 1);
+  EXPECT_EQ(hasty.ec, errc::timeout);
+  EXPECT_NE(hasty.response.error.message.find("total timeout"), std::string::npos);
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_FALSE(first.ec) << first.response.error.describe();
+  EXPECT_EQ(patient.calls, 1);
+  EXPECT_FALSE(patient.ec) << patient.response.error.describe();
+  EXPECT_EQ(patient.response.body, "/patient");
+  EXPECT_EQ(server.requests(), 2u);  // /first and /patient
+}
+
+// Queued requests belong to the queue, not to a pending operation of their own. When the
+// io_context goes away with requests still queued, they (and their handlers) go with it: nothing
+// keeps the client alive in a cycle (LeakSanitizer checks the rest under ASan).
+TEST(HttpPoolMemory, QueuedRequestsAreFreedWithTheIoContext) {
+  std::atomic<bool> release{false};
+  TestServer server([&](Conn& c, const Exchange&) {
+    for (int i = 0; i < 6000 && !release.load(); ++i)
+      if (!c.pause(5ms)) return false;
+    return c.write(http_response(200, "late"));
+  });
+  auto token = std::make_shared<int>(0);
+  int completions = 0;
+  {
+    asio::io_context io;
+    auto opts = plain_options();
+    opts.max_connections_per_host = 1;
+    auto client = std::make_unique<Client>(io.get_executor(), opts);
+    for (int i = 0; i < 4; ++i)
+      client->async_request(get(server.url("/" + std::to_string(i))),
+                            [token, &completions](error_code, Response) { ++completions; });
+    io.run_for(100ms);  // the first is out, three wait in the queue
+    EXPECT_EQ(token.use_count(), 5);
+    client.reset();  // the handle goes first, as I/O objects must before their io_context...
+  }  // ...which is destroyed here without running the requests
+  release = true;
+  EXPECT_EQ(completions, 0);
+  EXPECT_EQ(token.use_count(), 1);  // every handler (and so every request) was freed
 }
 
 TEST(HttpPoolMemory, QueuedRequestsRunInOrderOnTheGrantedConnection) {
