@@ -458,7 +458,13 @@ export declare class Client {
 
 export declare function defaultClient(): Client;
 export declare function setDefaultClient(client: Client): void;
-export declare function nativeStats(): { wakeups: number; deliveries: number; started: boolean };
+export declare function nativeStats(): {
+  wakeups: number;
+  deliveries: number;
+  started: boolean;
+  /** Calls, streams and runs started and not yet finished. */
+  inFlight: number;
+};
 export declare const version: string;
 
 // ---------------------------------------------------------------------------------------------

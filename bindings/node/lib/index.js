@@ -13,9 +13,35 @@ const { errorFromJSON, errorToJSON, fromNative, InvalidArgumentError,
 let nativeModule = null;
 function native() {
   if (nativeModule === null) {
-    nativeModule = require(path.join(__dirname, '..', 'build', 'chorus.node'));
+    const n = require(path.join(__dirname, '..', 'build', 'chorus.node'));
+    n.setHandlers(onNativeBatch, onNativeDone);
+    nativeModule = n;
   }
   return nativeModule;
+}
+
+// Calls, streams and runs in flight, by the id the addon gave them. The addon reports every
+// operation through the two functions below (one pair for the process, installed with the
+// addon), so an operation in flight costs one record here and no per-operation callback,
+// reference or wrapper on the native side (docs/decisions/binding-memory.md). A record has
+// `batch(...)` (stream text or run events, as the addon sends them) and `done(err, res)`.
+const inflight = new Map();
+
+function onNativeBatch(id, a, b) {
+  const rec = inflight.get(id);
+  if (rec !== undefined) rec.batch(a, b);
+}
+
+function onNativeDone(id, err, res) {
+  const rec = inflight.get(id);
+  if (rec === undefined) return;
+  inflight.delete(id);
+  rec.done(err, res);
+}
+
+function track(id, rec) {
+  inflight.set(id, rec);
+  return id;
 }
 
 const kHandle = Symbol('chorus.handle');
@@ -248,7 +274,8 @@ class Client {
     return this;
   }
 
-  #start(request, stream, onBatch, onDone) {
+  // Starts a call reporting to `rec` (see `inflight`); returns its id.
+  #start(request, stream, rec) {
     if (request === null || typeof request !== 'object') {
       throw invalid('request: must be an object {provider, model, prompt, ...}');
     }
@@ -257,8 +284,7 @@ class Client {
       throw invalid('provider: required (a provider id such as "openai")');
     }
     try {
-      return native().complete(this[kHandle], provider, JSON.stringify(rest), stream, onBatch,
-                               onDone);
+      return track(native().complete(this[kHandle], provider, JSON.stringify(rest), stream), rec);
     } catch (e) {
       throw fromNative(e);
     }
@@ -273,15 +299,9 @@ class Client {
         reject(abortError(signal));
         return;
       }
-      let op = null;
-      const onAbort = () => { if (op) native().cancel(op); };
-      op = this.#start(request, false, null, (err, res) => {
-        if (signal) signal.removeEventListener('abort', onAbort);
-        const wire = JSON.parse(res);
-        if (err) reject(errorFromJSON(JSON.parse(err), { response: wire }));
-        else resolve(toResponse(wire));
-      });
-      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      const call = new PendingCall(resolve, reject);
+      call.id = this.#start(request, false, call);
+      if (signal) listenAbort(call, signal);
     });
   }
 
@@ -293,15 +313,45 @@ class Client {
   stream(request, options = {}) {
     const { signal } = optionalObject(options, 'options');
     checkSignal(signal, 'options');
-    return new ChatStream((onBatch, onDone) => this.#start(request, true, onBatch, onDone),
-                          signal);
+    return new ChatStream((rec) => this.#start(request, true, rec), signal);
+  }
+}
+
+// Cancels `rec`'s operation when `signal` aborts; rec.done() removes the listener (unlisten).
+function listenAbort(rec, signal) {
+  rec.signal = signal;
+  rec.onAbort = () => native().cancel(rec.id);
+  signal.addEventListener('abort', rec.onAbort, { once: true });
+}
+
+function unlisten(rec) {
+  if (rec.onAbort !== null) rec.signal.removeEventListener('abort', rec.onAbort);
+}
+
+/** The record of a complete() in flight. */
+class PendingCall {
+  constructor(resolve, reject) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.id = 0;
+    this.signal = null;
+    this.onAbort = null;
+  }
+
+  batch() {}
+
+  done(err, res) {
+    unlisten(this);
+    const wire = JSON.parse(res);
+    if (err) this.reject(errorFromJSON(JSON.parse(err), { response: wire }));
+    else this.resolve(toResponse(wire));
   }
 }
 
 class ChatStream {
   constructor(start, signal) {
-    let op = null;
-    const cancel = () => { if (op) native().cancel(op); };
+    let id = 0;
+    const cancel = () => { if (id) native().cancel(id); };
     this.queue = new AsyncQueue(cancel);
     let settle;
     this.response = new Promise((resolve, reject) => { settle = { resolve, reject }; });
@@ -312,26 +362,33 @@ class ChatStream {
       settle.reject(e);
       return;
     }
-    const onAbort = () => cancel();
-    try {
-      op = start((text, reasoning) => this.queue.push({ text, reasoning }), (err, res) => {
-        if (signal) signal.removeEventListener('abort', onAbort);
+    const queue = this.queue;
+    const rec = {
+      id: 0,
+      signal: null,
+      onAbort: null,
+      batch(text, reasoning) { queue.push({ text, reasoning }); },
+      done(err, res) {
+        unlisten(rec);
         const wire = JSON.parse(res);
         if (err) {
           const e = errorFromJSON(JSON.parse(err), { response: wire });
-          this.queue.end(e);
+          queue.end(e);
           settle.reject(e);
         } else {
-          this.queue.end();
+          queue.end();
           settle.resolve(toResponse(wire));
         }
-      });
+      },
+    };
+    try {
+      id = rec.id = start(rec);
     } catch (e) {
       this.queue.end(e);
       settle.reject(e);
       return;
     }
-    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    if (signal) listenAbort(rec, signal);
   }
 
   [Symbol.asyncIterator]() {
@@ -420,6 +477,14 @@ function toWorkflow(w) {
 }
 
 function runWire(o) {
+  // The usual case (no limits, no keys, no run id) without building and serialising an object:
+  // a per-run cost, in CPU and garbage.
+  if (o.maxCostUsd === undefined && o.maxTokens === undefined && o.maxConcurrency === undefined &&
+      o.providerConcurrency === undefined && o.apiKeys === undefined && o.runId === undefined) {
+    if (o.streamTokens === undefined) return '{}';
+    if (o.streamTokens === false) return '{"streamTokens":false}';
+    if (o.streamTokens === true) return '{"streamTokens":true}';
+  }
   const wire = {};
   for (const key of ['maxCostUsd', 'maxTokens', 'maxConcurrency', 'providerConcurrency',
                      'apiKeys', 'runId', 'streamTokens']) {
@@ -428,26 +493,22 @@ function runWire(o) {
   return JSON.stringify(wire);
 }
 
-function startRun(workflow, input, o, onEvents, finish) {
+// Starts a run reporting to `rec` (see `inflight`; run events only when `events`); returns its id.
+function startRun(workflow, input, o, rec, events) {
   const wf = toWorkflow(workflow);
   const client = o.client ?? defaultClient();
   if (!(client instanceof Client)) throw invalid('options.client: must be a chorus.Client');
   if (typeof input !== 'string') throw invalid('input: must be a string');
   checkSignal(o.signal, 'options');
   const signal = o.signal;
-  let op = null;
-  const cancel = () => { if (op) native().cancel(op); };
   if (signal && signal.aborted) throw abortError(signal);
   try {
-    op = native().run(client[kHandle], wf[kHandle], input, runWire(o), onEvents, (err, res) => {
-      if (signal) signal.removeEventListener('abort', cancel);
-      finish(err, res);
-    });
+    rec.id = track(native().run(client[kHandle], wf[kHandle], input, runWire(o), events), rec);
   } catch (e) {
     throw fromNative(e);
   }
-  if (signal) signal.addEventListener('abort', cancel, { once: true });
-  return cancel;
+  if (signal) listenAbort(rec, signal);
+  return rec.id;
 }
 
 function settleRun(err, res, throwOnFailure) {
@@ -461,6 +522,47 @@ function settleRun(err, res, throwOnFailure) {
 }
 
 /**
+ * The record of a run() in flight: one object, no closures (a thousand runs in flight are a
+ * thousand of these, their Promises and nothing else on the JS side).
+ */
+class PendingRun {
+  constructor(resolve, reject, o) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.onEvent = o.onEvent ?? null;
+    this.throwOnFailure = o.throwOnFailure;
+    this.failure = null;
+    this.id = 0;
+    this.signal = null;
+    this.onAbort = null;
+  }
+
+  batch(events) {
+    if (this.failure) return;
+    for (const ev of JSON.parse(`[${events}]`)) {
+      try {
+        this.onEvent(ev);
+      } catch (e) {  // stop the run; reject with the callback's error once it stopped
+        this.failure = e;
+        native().cancel(this.id);
+        return;
+      }
+    }
+  }
+
+  done(err, res) {
+    unlisten(this);
+    if (this.failure) {
+      this.reject(this.failure);
+      return;
+    }
+    const { error, result } = settleRun(err, res, this.throwOnFailure);
+    if (error) this.reject(error);
+    else this.resolve(result);
+  }
+}
+
+/**
  * Runs a workflow on `input`. Resolves with the RunResult (the same JSON as `chorus run --json`).
  * When the run does not succeed, rejects with the ChorusError of its kind carrying the complete
  * RunResult in `error.result` (or resolves anyway with `throwOnFailure: false`).
@@ -471,29 +573,8 @@ function run(workflow, input = '', options = {}) {
     if (o.onEvent !== undefined && typeof o.onEvent !== 'function') {
       throw invalid('options.onEvent: must be a function');
     }
-    let failure = null;
-    let cancel = null;
-    const onEvents = o.onEvent ? (batch) => {
-      if (failure) return;
-      for (const ev of JSON.parse(`[${batch}]`)) {
-        try {
-          o.onEvent(ev);
-        } catch (e) {  // stop the run; reject with the callback's error once it stopped
-          failure = e;
-          cancel();
-          return;
-        }
-      }
-    } : null;
-    cancel = startRun(workflow, input, o, onEvents, (err, res) => {
-      if (failure) {
-        reject(failure);
-        return;
-      }
-      const { error, result } = settleRun(err, res, o.throwOnFailure);
-      if (error) reject(error);
-      else resolve(result);
-    });
+    const rec = new PendingRun(resolve, reject, o);
+    startRun(workflow, input, o, rec, rec.onEvent !== null);
   });
 }
 
@@ -508,20 +589,29 @@ function runStream(workflow, input = '', options = {}) {
 
 class RunStream {
   constructor(workflow, input, o) {
-    let cancel = () => {};
-    this.queue = new AsyncQueue(() => cancel());
+    let id = 0;
+    this.queue = new AsyncQueue(() => { if (id) native().cancel(id); });
     let settle;
     this.result = new Promise((resolve, reject) => { settle = { resolve, reject }; });
     this.result.catch(() => {});
-    try {
-      cancel = startRun(workflow, input, o, (batch) => {
-        for (const ev of JSON.parse(`[${batch}]`)) this.queue.push(ev);
-      }, (err, res) => {
+    const queue = this.queue;
+    const rec = {
+      id: 0,
+      signal: null,
+      onAbort: null,
+      batch(events) {
+        for (const ev of JSON.parse(`[${events}]`)) queue.push(ev);
+      },
+      done(err, res) {
+        unlisten(rec);
         const { error, result } = settleRun(err, res, o.throwOnFailure);
-        this.queue.end();
+        queue.end();
         if (error) settle.reject(error);
         else settle.resolve(result);
-      });
+      },
+    };
+    try {
+      id = startRun(workflow, input, o, rec, true);
     } catch (e) {
       this.queue.end(e);
       settle.reject(e);

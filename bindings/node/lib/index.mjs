@@ -1,5 +1,10 @@
-// ESM entry point: the same objects as the CommonJS entry (one addon, one io thread).
-import chorus from './index.js';
+// ESM entry point: the same objects as the CommonJS entry (one addon, one io thread). Loaded with
+// require() rather than `import ... from './index.js'`: an import makes Node scan the CommonJS
+// source for its export names (cjs-module-lexer), work that grows with the file and, past a
+// size, gets JIT-compiled at start-up for several MB of resident memory.
+import { createRequire } from 'node:module';
+
+const chorus = createRequire(import.meta.url)('./index.js');
 
 export const {
   Client, ChatStream, Workflow, RunStream, run, runStream, defaultClient, setDefaultClient,

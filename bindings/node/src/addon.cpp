@@ -132,7 +132,9 @@ Napi::Value client_register(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// complete(client, providerId, requestJson, stream, onBatch|null, onDone) -> operation handle
+// complete(client, providerId, requestJson, stream) -> operation id. Streams report their text
+// through onBatch(id, text, reasoning); every call ends with onDone(id, errorJson | null,
+// responseJson) (see setHandlers).
 Napi::Value complete(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto env = info.Env();
@@ -140,8 +142,6 @@ Napi::Value complete(const Napi::CallbackInfo& info) {
     auto provider_id = string_arg(info, 1, "provider");
     auto req = request_from_json(parse_object(string_arg(info, 2, "request"), "request"));
     bool stream = info[3].ToBoolean();
-    auto on_batch = function_arg(info, 4, "onBatch", true);
-    auto on_done = function_arg(info, 5, "onDone", false);
     auto provider = c->registry->find(provider_id);
     if (!provider) {
       std::string ids;
@@ -150,8 +150,8 @@ Napi::Value complete(const Napi::CallbackInfo& info) {
       throw kind_error(env, "unknown_provider",
                        "no provider '" + provider_id + "' (registered: " + ids + ")");
     }
-    auto op = std::make_shared<Operation>(env, on_batch, on_done);
     auto& rt = Runtime::get(env);
+    auto op = Operation::start(env);
     asio::post(rt.io(), [op, provider, req = std::move(req), stream]() mutable {
       auto handler = asio::bind_cancellation_slot(op->slot(), [op](error_code ec, ChatResponse r) {
         std::string err =
@@ -166,12 +166,22 @@ Napi::Value complete(const Napi::CallbackInfo& info) {
         provider->async_complete(std::move(req), std::move(handler));
       }
     });
-    return make_handle(env, std::move(op));
+    return Napi::Number::New(env, op->id());
   });
 }
 
+// cancel(id): a no-op once the operation's completion was delivered.
 Napi::Value cancel(const Napi::CallbackInfo& info) {
-  handle_of<Operation>(info[0], "operation")->cancel();
+  if (!info[0].IsNumber())
+    throw Napi::TypeError::New(info.Env(), "chorus: expected an operation id");
+  if (auto op = Operation::find(info[0].As<Napi::Number>().DoubleValue())) op->cancel();
+  return info.Env().Undefined();
+}
+
+// setHandlers(onBatch, onDone): the two functions every operation reports to, by id.
+Napi::Value set_handlers(const Napi::CallbackInfo& info) {
+  Operation::set_handlers(info.Env(), function_arg(info, 0, "onBatch", false),
+                          function_arg(info, 1, "onDone", false));
   return info.Env().Undefined();
 }
 
@@ -213,7 +223,8 @@ Napi::Value validate_workflow(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), problems_json(validate(*w->wf, ctx)));
 }
 
-// run(client, workflow, input, optionsJson, onBatch | null, onDone) -> operation handle
+// run(client, workflow, input, optionsJson, events) -> operation id. With `events` the run's
+// events go to onBatch(id, eventsJson); it ends with onDone(id, errorJson | null, resultJson).
 Napi::Value run(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto env = info.Env();
@@ -221,31 +232,30 @@ Napi::Value run(const Napi::CallbackInfo& info) {
     auto wf = handle_of<WorkflowHandle>(info[1], "workflow")->wf;
     auto input = string_arg(info, 2, "input");
     auto opts = run_options_from_json(parse_object(string_arg(info, 3, "options"), "options"));
-    auto on_batch = function_arg(info, 4, "onBatch", true);
-    auto on_done = function_arg(info, 5, "onDone", false);
-    auto op = std::make_shared<Operation>(env, on_batch, on_done);
+    bool events = info[4].ToBoolean();
+    auto& rt = Runtime::get(env);
+    auto op = Operation::start(env);
     opts.stop = StopSignal::create();
     op->set_stop(opts.stop);
-    if (!on_batch.IsEmpty()) {
+    if (events) {
       opts.on_event = [op](const RunEvent& ev) { op->push_event(ev); };
     } else {
       opts.stream_tokens = false;
     }
     auto executor = c->executor;
-    auto& rt = Runtime::get(env);
     asio::post(rt.io(), [op, executor, wf = std::move(wf), input = std::move(input),
                          opts = std::move(opts)]() mutable {
+      // No cancellation slot: a run is cancelled through its StopSignal only (Operation::cancel).
       executor->async_run(
-          std::move(wf), std::move(input), std::move(opts),
-          asio::bind_cancellation_slot(op->slot(), [op](error_code ec, RunResult r) {
+          std::move(wf), std::move(input), std::move(opts), [op](error_code ec, RunResult r) {
             std::string err;
             if (ec) {
               err = to_text(error_to_json(r.error.code ? r.error : make_error(ec, ec.message())));
             }
             op->finish(std::move(err), to_text(r.to_json()));
-          }));
+          });
     });
-    return make_handle(env, std::move(op));
+    return Napi::Number::New(env, op->id());
   });
 }
 
@@ -291,6 +301,7 @@ Napi::Value stats(const Napi::CallbackInfo& info) {
   o.Set("wakeups", Napi::Number::New(env, rt ? static_cast<double>(rt->wakeups()) : 0));
   o.Set("deliveries", Napi::Number::New(env, rt ? static_cast<double>(rt->deliveries()) : 0));
   o.Set("started", Napi::Boolean::New(env, rt != nullptr));
+  o.Set("inFlight", Napi::Number::New(env, static_cast<double>(Operation::in_flight())));
   return o;
 }
 
@@ -316,6 +327,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   def("registerProvider", client_register);
   def("complete", complete);
   def("cancel", cancel);
+  def("setHandlers", set_handlers);
   def("parseWorkflow", parse_workflow);
   def("workflowJson", workflow_json);
   def("validateWorkflow", validate_workflow);

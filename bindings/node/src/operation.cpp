@@ -3,10 +3,63 @@
 #include <boost/asio/post.hpp>
 #include <boost/json/serializer.hpp>
 
+#include <optional>
+#include <unordered_map>
+
 namespace chorus::node {
 
-Operation::Operation(Napi::Env env, Napi::Function on_batch, Napi::Function on_done)
-    : on_batch_(env, on_batch), on_done_(env, on_done) {
+namespace {
+
+// JS thread only: the environment that installed the handlers (the first to load the addon; the
+// io thread delivers to it alone). Leaked on purpose: nothing may run its destructors after the
+// environment is gone.
+struct Registry {
+  napi_env env = nullptr;
+  std::unordered_map<double, std::shared_ptr<Operation>> ops;
+  double next_id = 1;
+  JsRef on_batch, on_done;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry();
+  return *r;
+}
+
+}  // namespace
+
+std::shared_ptr<Operation> Operation::start(Napi::Env env) {
+  auto& reg = registry();
+  if (!reg.on_done) throw Napi::Error::New(env, "chorus: setHandlers() was not called");
+  if (reg.env != static_cast<napi_env>(env)) {
+    throw Napi::Error::New(env,
+                           "chorus: calls and runs are only available on the thread that first "
+                           "loaded chorus (not in worker threads)");
+  }
+  double id = reg.next_id++;
+  auto op = std::make_shared<Operation>(env, id);
+  reg.ops.emplace(id, op);
+  return op;
+}
+
+std::shared_ptr<Operation> Operation::find(double id) {
+  auto& ops = registry().ops;
+  auto it = ops.find(id);
+  return it == ops.end() ? nullptr : it->second;
+}
+
+void Operation::set_handlers(Napi::Env env, Napi::Function on_batch, Napi::Function on_done) {
+  auto& reg = registry();
+  if (reg.env && reg.env != static_cast<napi_env>(env)) return;  // another thread's: see start()
+  reg.env = env;
+  reg.on_batch = JsRef(env, on_batch);
+  reg.on_done = JsRef(env, on_done);
+}
+
+std::size_t Operation::in_flight() noexcept {
+  return registry().ops.size();
+}
+
+Operation::Operation(Napi::Env env, double id) : id_(id) {
   Runtime::get(env).hold(env);
 }
 
@@ -76,18 +129,20 @@ void append_token_event(std::string& out, boost::json::serializer& sr, const Run
 }  // namespace
 
 void Operation::push_event(const RunEvent& ev) {
-  scratch_.clear();
+  if (!writer_) writer_ = std::make_unique<EventWriter>();
+  std::string& scratch = writer_->scratch;
+  scratch.clear();
   if (ev.type == RunEventType::token && !(ev.error && ev.error->code) && !ev.result &&
       !ev.run_result) {
-    append_token_event(scratch_, serializer_, ev);
+    append_token_event(scratch, writer_->serializer, ev);
   } else {
     boost::json::value o = ev.to_json();
-    append_value(scratch_, serializer_, o);
+    append_value(scratch, writer_->serializer, o);
   }
   std::unique_lock lock(mutex_);
   if (finished_) return;
   if (!events_.empty()) events_.push_back(',');
-  events_.append(scratch_);
+  events_.append(scratch);
   schedule(lock);
 }
 
@@ -101,7 +156,13 @@ void Operation::finish(std::string error_json, std::string result_json) {
 }
 
 void Operation::cancel() {
-  if (stop_) stop_->request_stop();
+  if (stop_) {
+    // Runs: the StopSignal only. Emitting on a cancellation slot could reach the executor
+    // before the run has started (both are posted to the io thread), which it does not survive;
+    // a stop requested that early is honoured as soon as the run starts.
+    stop_->request_stop();
+    return;
+  }
   if (auto* rt = Runtime::instance()) {
     asio::post(rt->io(), [self = shared_from_this()] {
       self->cancel_.emit(asio::cancellation_type::terminal);
@@ -125,25 +186,35 @@ void Operation::deliver(Napi::Env env) {
     }
   }
   if (done_delivered_) return;
-  auto on_batch = on_batch_.value();
-  if (on_batch.IsFunction()) {
-    if (!text.empty() || !reasoning.empty()) {
+  auto& reg = registry();
+  auto id = Napi::Number::New(env, id_);
+  std::optional<Napi::Error> thrown;  // by onBatch: re-thrown once the completion is delivered
+  try {
+    auto on_batch = reg.on_batch.value();
+    bool callable = on_batch.IsFunction();
+    if (callable && (!text.empty() || !reasoning.empty())) {
       on_batch.As<Napi::Function>().Call(
-          {Napi::String::New(env, text), Napi::String::New(env, reasoning)});
-    } else if (!events.empty()) {
-      on_batch.As<Napi::Function>().Call({Napi::String::New(env, events)});
+          {id, Napi::String::New(env, text), Napi::String::New(env, reasoning)});
+    } else if (callable && !events.empty()) {
+      on_batch.As<Napi::Function>().Call({id, Napi::String::New(env, events)});
     }
+  } catch (const Napi::Error& e) {
+    if (!finished) throw;
+    thrown = e;
   }
   if (!finished) return;
   done_delivered_ = true;
-  auto on_done = on_done_.value();
-  on_batch_.reset();
-  on_done_.reset();
+  // Forget the operation before calling back: a cancel() from the callback finds nothing.
+  auto self = shared_from_this();
+  reg.ops.erase(id_);
   if (auto* rt = Runtime::instance()) rt->release(env);
+  auto on_done = reg.on_done.value();
   if (on_done.IsFunction()) {
-    on_done.As<Napi::Function>().Call({error.empty() ? env.Null() : Napi::String::New(env, error),
+    on_done.As<Napi::Function>().Call({id,
+                                       error.empty() ? env.Null() : Napi::String::New(env, error),
                                        Napi::String::New(env, result)});
   }
+  if (thrown) throw *thrown;
 }
 
 }  // namespace chorus::node

@@ -142,6 +142,68 @@ test('1000 concurrent streams and runs', async () => {
   results.forEach((r, i) => assert.equal(r.output, `run ${i}`));
 });
 
+test('abort: runs aborted right after they started are cancelled (the process survives)', async () => {
+  // The abort reaches C++ before the run has even started on the io thread.
+  const wf = chorus.Workflow.fromJSON({
+    nodes: [
+      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
+      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider: 'openai', model: 'gpt-4o-mini', prompt: '[[latency:5000]] {{input}}' } },
+      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
+    ],
+    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
+  });
+  const runs = [];
+  for (let i = 0; i < 200; ++i) {
+    const ac = new AbortController();
+    runs.push(chorus.run(wf, `run ${i}`, { client, signal: ac.signal }));
+    ac.abort();
+  }
+  const settled = await Promise.allSettled(runs);
+  for (const r of settled) {
+    assert.equal(r.status, 'rejected');
+    assert.ok(r.reason instanceof chorus.CancelledError, `${r.reason.name}: ${r.reason.message}`);
+    assert.equal(r.reason.result.status, 'cancelled');
+  }
+  assert.equal(chorus.nativeStats().inFlight, 0);
+});
+
+test('operations in flight are tracked until their completion is delivered, then forgotten', async () => {
+  assert.equal(chorus.nativeStats().inFlight, 0);
+  const wf = chorus.Workflow.fromJSON({
+    nodes: [
+      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
+      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider: 'openai', model: 'gpt-4o-mini', prompt: '[[echo]] {{input}}' } },
+      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
+    ],
+    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
+  });
+  const events = [];
+  const pending = [
+    chorus.run(wf, 'plain', { client }),
+    chorus.run(wf, 'with events', { client, onEvent: (e) => events.push(e.type) }),
+    client.complete({ provider: 'openai', model: 'gpt-4o-mini', prompt: '[[reply:call]]' }),
+    (async () => {
+      let text = '';
+      for await (const d of client.stream({ provider: 'openai', model: 'gpt-4o-mini', prompt: '[[reply:streamed]]' })) text += d.text;
+      return text;
+    })(),
+  ];
+  assert.equal(chorus.nativeStats().inFlight, 4);  // nothing can finish before this turn ends
+  const [plain, withEvents, call, streamed] = await Promise.all(pending);
+  assert.equal(plain.output, 'plain');
+  assert.equal(withEvents.output, 'with events');
+  assert.equal(events[0], 'run_started');
+  assert.equal(events[events.length - 1], 'run_finished');
+  assert.equal(call.content, 'call');
+  assert.equal(streamed, 'streamed');
+  assert.equal(chorus.nativeStats().inFlight, 0);
+  // Cancelling a finished operation is a no-op.
+  const ac = new AbortController();
+  const done = await chorus.run(wf, 'late abort', { client, signal: ac.signal });
+  ac.abort();
+  assert.equal(done.output, 'late abort');
+});
+
 test('abort: a JS provider sees context.signal abort and the caller gets CancelledError', async () => {
   const custom = new chorus.Client();
   let started;

@@ -10,7 +10,7 @@ from typing import (
 
 from . import _core
 from ._errors import ChorusError, error_from_dict
-from ._loop import await_operation, background_loop, dispatcher_for, wait_operation
+from ._loop import background_loop, cancel_and_wait, dispatcher_for, wait_operation
 from ._provider import Provider, _model_ids, _provider_id, run_call
 
 if TYPE_CHECKING:
@@ -229,9 +229,15 @@ class Client:
         req = self._request(model, prompt, system=system, messages=messages,
                             temperature=temperature, max_tokens=max_tokens, stop=stop,
                             json_mode=json_mode, timeout=timeout, api_key=api_key, extra=extra)
-        self._bind(asyncio.get_running_loop())
-        core = self._core
-        op = await await_operation(lambda sink, cb: core.complete(provider, req, False, sink, cb))
+        loop = asyncio.get_running_loop()
+        self._bind(loop)
+        fut = loop.create_future()  # resolved from C++ when the call is done
+        op = self._core.complete(provider, req, False, dispatcher_for(loop), None, fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            await cancel_and_wait(op, loop)
+            raise
         return _raise_for(op)
 
     def complete_sync(self, provider: str, model: str, prompt: Optional[str] = None,

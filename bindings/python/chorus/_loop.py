@@ -1,7 +1,7 @@
 """How C++ operations meet asyncio: one Dispatcher per event loop (the C++ io thread batches
-its wake-ups through loop.call_soon_threadsafe), awaiting an Operation with cancellation that
-reaches C++, blocking waits that release the GIL and honour Ctrl-C, and the background loop that
-runs Python providers for blocking callers."""
+its wake-ups through loop.call_soon_threadsafe; an awaited Operation resolves its asyncio Future
+itself), cancellation that reaches C++, blocking waits that release the GIL and honour Ctrl-C,
+and the background loop that runs Python providers for blocking callers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import asyncio
 
 OnItems = Callable[[List[Any]], None]
-Starter = Callable[["_core.Dispatcher | None", Callable[[], None]], "_core.Operation"]
 
 _dispatchers: "weakref.WeakKeyDictionary[Any, _core.Dispatcher]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -37,35 +36,16 @@ def dispatcher_for(loop: "asyncio.AbstractEventLoop") -> "_core.Dispatcher":
 CANCEL_GRACE = 10.0
 
 
-async def await_operation(start: Starter, on_items: Optional[OnItems] = None) -> "_core.Operation":
-    """Starts an operation bound to the running loop and waits until it is done. Items (stream
-    deltas, run events) go to `on_items` as they arrive, in batches. Cancelling the awaiting task
-    cancels the C++ operation, waits (bounded) for it to stop, then re-raises."""
+async def cancel_and_wait(op: "_core.Operation", loop: "asyncio.AbstractEventLoop") -> None:
+    """Cancels `op` (its awaiting task was cancelled) and waits, bounded, for the C++ side to
+    stop: its completion resolves a fresh Future (the first one was cancelled with the task)."""
     import asyncio
 
-    loop = asyncio.get_running_loop()
-    state: List[Any] = [loop.create_future(), None]  # [future to resolve, operation]
-
-    def wake() -> None:
-        items, done = state[1].take()
-        if items and on_items is not None:
-            on_items(items)
-        if done:
-            fut = state[0]
-            if not fut.done():
-                fut.set_result(None)
-
-    op = start(dispatcher_for(loop), wake)
-    state[1] = op
-    try:
-        await state[0]
-    except asyncio.CancelledError:
-        op.cancel()
-        if not op.done:
-            state[0] = loop.create_future()
-            await asyncio.wait([state[0]], timeout=CANCEL_GRACE)
-        raise
-    return op
+    op.cancel()
+    if not op.done:
+        fut = loop.create_future()
+        op.set_waiter(fut)
+        await asyncio.wait([fut], timeout=CANCEL_GRACE)
 
 
 def wait_operation(op: "_core.Operation", on_items: Optional[OnItems] = None) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import deque
 from typing import (
-    TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Union,
+    TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Union,
 )
 
 from . import _core
 from ._client import Client, default_client
 from ._errors import ChorusError, WorkflowValidationError, error_from_dict
-from ._loop import await_operation, dispatcher_for, wait_operation
+from ._loop import cancel_and_wait, dispatcher_for, wait_operation
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -309,36 +309,57 @@ async def run(
 
     wf = _workflow(workflow)
     c = client or default_client()
-    c._bind(asyncio.get_running_loop())
-    opts = _options(events is not None, stream_tokens, max_cost_usd, max_tokens, max_concurrency,
-                    provider_concurrency, api_keys, run_id)
-    failure: List[BaseException] = []
-    on_items = None
-    if events is not None:
-        cb = events
-
-        def on_items(items: List[Any]) -> None:
-            if failure:
-                return
-            for item in items:
-                try:
-                    cb(RunEvent(item))
-                except BaseException as e:  # stop the run, re-raise after it stopped
-                    failure.append(e)
-                    state[0].cancel()
-                    return
-
-    state: List[Any] = [None]
-
-    def start(sink: Any, wake: Any) -> "_core.Operation":
-        op = c._core.run(wf._handle, input, opts, sink, wake)
-        state[0] = op
-        return op
-
-    op = await await_operation(start, on_items)
+    loop = asyncio.get_running_loop()
+    c._bind(loop)
+    # One Future per run, resolved from C++ when the run is done; no closure, no options dict
+    # and no event objects are kept while it is in flight unless `events` is given
+    # (docs/decisions/binding-memory.md).
+    fut = loop.create_future()
+    failure: Optional[List[BaseException]] = None
+    if events is None:
+        op = c._core.run(wf._handle, input,
+                         _options(False, stream_tokens, max_cost_usd, max_tokens, max_concurrency,
+                                  provider_concurrency, api_keys, run_id),
+                         dispatcher_for(loop), None, fut)
+    else:
+        op, failure = _start_with_events(
+            c, wf, input, loop, fut, events,
+            _options(True, stream_tokens, max_cost_usd, max_tokens, max_concurrency,
+                     provider_concurrency, api_keys, run_id))
+    try:
+        await fut
+    except asyncio.CancelledError:
+        await cancel_and_wait(op, loop)
+        raise
     if failure:
         raise failure[0]
     return _finish(op, wf, c, raise_on_failure)
+
+
+def _start_with_events(c: Client, wf: Workflow, input: str, loop: "asyncio.AbstractEventLoop",
+                       fut: "asyncio.Future[None]", events: EventCallback,
+                       opts: Dict[str, Any]) -> "Tuple[_core.Operation, List[BaseException]]":
+    """Starts a run whose events go to `events` on the loop; returns it with the list that
+    receives what the callback raised (the run is then cancelled and run() re-raises it)."""
+    failure: List[BaseException] = []
+    state: List[Any] = [None]
+    cb = events
+
+    def wake() -> None:
+        items, _ = state[0].take()
+        if failure:
+            return
+        for item in items:
+            try:
+                cb(RunEvent(item))
+            except BaseException as e:  # stop the run, re-raise after it stopped
+                failure.append(e)
+                state[0].cancel()
+                return
+
+    op = c._core.run(wf._handle, input, opts, dispatcher_for(loop), wake, fut)
+    state[0] = op
+    return op, failure
 
 
 def run_sync(

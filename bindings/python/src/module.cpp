@@ -168,10 +168,11 @@ class Client {
   }
 
   std::shared_ptr<Operation> complete(const std::string& provider_id, ChatRequest req, bool stream,
-                                      std::shared_ptr<Dispatcher> sink, py::object callback) {
+                                      std::shared_ptr<Dispatcher> sink, py::object callback,
+                                      py::object waiter) {
     auto op =
         std::make_shared<Operation>(stream ? Operation::Kind::stream : Operation::Kind::complete,
-                                    std::move(sink), std::move(callback));
+                                    std::move(sink), std::move(callback), std::move(waiter));
     auto provider = registry_->find(provider_id);
     if (!provider) {
       std::string ids;
@@ -200,7 +201,7 @@ class Client {
 
   std::shared_ptr<Operation> run(const WorkflowHandle& wf, std::string input,
                                  const py::dict& options, std::shared_ptr<Dispatcher> sink,
-                                 py::object callback) {
+                                 py::object callback, py::object waiter) {
     RunOptions opts;
     bool events = false;
     for (auto kv : options) {
@@ -233,8 +234,8 @@ class Client {
         throw py::value_error("run options: unknown option '" + key + "'");
       }
     }
-    auto op =
-        std::make_shared<Operation>(Operation::Kind::run, std::move(sink), std::move(callback));
+    auto op = std::make_shared<Operation>(Operation::Kind::run, std::move(sink),
+                                          std::move(callback), std::move(waiter));
     op->stop = StopSignal::create();
     opts.stop = op->stop;
     if (events)
@@ -244,10 +245,9 @@ class Client {
     auto workflow = wf.wf;
     asio::post(Runtime::get().io(), [this_exec = executor(), op, workflow, input = std::move(input),
                                      opts = std::move(opts)]() mutable {
-      this_exec.async_run(
-          workflow, std::move(input), std::move(opts),
-          asio::bind_cancellation_slot(
-              op->slot(), [op](error_code ec, RunResult r) { op->finish_run(ec, std::move(r)); }));
+      // No cancellation slot: a run is cancelled through its StopSignal only (Operation::cancel).
+      this_exec.async_run(workflow, std::move(input), std::move(opts),
+                          [op](error_code ec, RunResult r) { op->finish_run(ec, std::move(r)); });
     });
     return op;
   }
@@ -554,6 +554,7 @@ PYBIND11_MODULE(_core, m) {
       .def("cancel", &Operation::cancel)
       .def("take", &Operation::take)
       .def("wait", &Operation::wait, py::arg("timeout") = -1.0)
+      .def("set_waiter", &Operation::set_waiter, py::arg("waiter"))
       .def_property_readonly("done", &Operation::done)
       .def("response", &Operation::response)
       .def("run_result", &Operation::run_result)
@@ -583,8 +584,8 @@ PYBIND11_MODULE(_core, m) {
       .def("add_provider", &Client::add_provider, py::arg("impl"), py::arg("id"), py::arg("name"),
            py::arg("models"), py::arg("runner"))
       .def("complete", &Client::complete, py::arg("provider"), py::arg("request"),
-           py::arg("stream"), py::arg("sink"), py::arg("callback"))
+           py::arg("stream"), py::arg("sink"), py::arg("callback"), py::arg("waiter") = py::none())
       .def("run", &Client::run, py::arg("workflow"), py::arg("input"), py::arg("options"),
-           py::arg("sink"), py::arg("callback"))
+           py::arg("sink"), py::arg("callback"), py::arg("waiter") = py::none())
       .def("validate", &Client::validate, py::arg("workflow"));
 }

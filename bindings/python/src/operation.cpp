@@ -6,10 +6,17 @@
 
 namespace chorus::python {
 
-Operation::Operation(Kind kind, std::shared_ptr<Dispatcher> sink, py::object callback)
-    : kind_(kind), sink_(std::move(sink)), callback_(std::move(callback)) {}
+Operation::Operation(Kind kind, std::shared_ptr<Dispatcher> sink, py::object callback,
+                     py::object waiter)
+    : kind_(kind), sink_(std::move(sink)) {
+  if (kind_ != Kind::run) signal_ = std::make_unique<asio::cancellation_signal>();
+  if (!callback.is_none()) callback_ = GilObject(std::move(callback));
+  if (!waiter.is_none()) waiter_ = GilObject(std::move(waiter));
+  if (!sink_) cv_ = std::make_unique<std::condition_variable>();
+}
 
 Operation::~Operation() {
+  if (!signal_) return;
   if (Runtime* rt = Runtime::instance()) {
     asio::post(rt->io(), [signal = std::move(signal_)] {});
   } else {
@@ -21,7 +28,7 @@ void Operation::notify_locked_out() {
   if (sink_) {
     if (!queued_.exchange(true, std::memory_order_acq_rel)) sink_->post(shared_from_this());
   } else {
-    cv_.notify_all();
+    cv_->notify_all();
   }
 }
 
@@ -52,10 +59,10 @@ void Operation::finish_chat(error_code ec, ChatResponse resp) {
     std::lock_guard lock(mutex_);
     ec_ = ec;
     if (ec) {
-      error_ = resp.error ? resp.error : make_error(ec, ec.message());
-      if (!error_.code) error_.code = ec;
+      error_ = std::make_unique<Error>(resp.error ? resp.error : make_error(ec, ec.message()));
+      if (!error_->code) error_->code = ec;
     }
-    response_.emplace(std::move(resp));
+    response_ = std::make_unique<ChatResponse>(std::move(resp));
     done_ = true;
   }
   notify_locked_out();
@@ -66,10 +73,10 @@ void Operation::finish_run(error_code ec, RunResult result) {
     std::lock_guard lock(mutex_);
     ec_ = ec;
     if (ec) {
-      error_ = result.error ? result.error : make_error(ec, ec.message());
-      if (!error_.code) error_.code = ec;
+      error_ = std::make_unique<Error>(result.error ? result.error : make_error(ec, ec.message()));
+      if (!error_->code) error_->code = ec;
     }
-    run_result_.emplace(std::move(result));
+    run_result_ = std::make_unique<RunResult>(std::move(result));
     done_ = true;
   }
   notify_locked_out();
@@ -77,7 +84,13 @@ void Operation::finish_run(error_code ec, RunResult result) {
 
 void Operation::cancel() {
   if (cancel_requested_.exchange(true)) return;
-  if (stop) stop->request_stop();
+  if (stop) {
+    // Runs: the StopSignal only. Emitting on a cancellation slot could reach the executor
+    // before the run has started (both are posted to the io thread), which it does not survive;
+    // a stop requested that early is honoured as soon as the run starts.
+    stop->request_stop();
+    return;
+  }
   Runtime* rt = Runtime::instance();
   if (!rt) return;  // interpreter exit: the io thread is gone
   std::shared_ptr<Operation> self = shared_from_this();
@@ -112,14 +125,15 @@ py::tuple Operation::take() {
 }
 
 bool Operation::wait(double timeout_s) {
+  if (!cv_) throw std::logic_error("Operation.wait: only for blocking operations (no sink)");
   py::gil_scoped_release release;
   std::unique_lock lock(mutex_);
   auto ready = [this] { return done_ || !pieces_.empty() || !events_.empty(); };
   if (timeout_s < 0) {
-    cv_.wait(lock, ready);
+    cv_->wait(lock, ready);
     return true;
   }
-  return cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), ready);
+  return cv_->wait_for(lock, std::chrono::duration<double>(timeout_s), ready);
 }
 
 bool Operation::done() const {
@@ -127,8 +141,12 @@ bool Operation::done() const {
   return done_;
 }
 
+void Operation::set_waiter(py::object waiter) {
+  waiter_ = waiter.is_none() ? GilObject() : GilObject(std::move(waiter));
+}
+
 py::object Operation::response() {
-  std::optional<ChatResponse> resp;
+  std::unique_ptr<ChatResponse> resp;
   {
     std::lock_guard lock(mutex_);
     resp.swap(response_);
@@ -146,16 +164,31 @@ py::object Operation::run_result() {
 py::object Operation::error() {
   std::lock_guard lock(mutex_);
   if (!ec_) return py::none();
-  return to_py(error_to_json(error_));
+  return to_py(error_to_json(*error_));
+}
+
+void Operation::resolve_waiter() {
+  if (!waiter_) return;
+  py::object fut = waiter_.get();
+  waiter_ = GilObject();
+  // A cancelled awaiting task cancelled the Future: it is done and must not be set again.
+  if (!fut.attr("done")().cast<bool>()) fut.attr("set_result")(py::none());
 }
 
 void Operation::deliver() {
   queued_.store(false, std::memory_order_release);
-  if (!callback_) return;
-  py::object cb = callback_.get();
   bool finished = done();
-  if (finished) callback_ = GilObject();  // last delivery: drop the closure (GIL held here)
-  cb();
+  if (callback_) {
+    py::object cb = callback_.get();
+    if (finished) callback_ = GilObject();  // last delivery: drop the closure (GIL held here)
+    try {
+      cb();
+    } catch (py::error_already_set&) {
+      if (finished) resolve_waiter();  // whoever awaits must still wake up
+      throw;
+    }
+  }
+  if (finished) resolve_waiter();
 }
 
 }  // namespace chorus::python

@@ -22,9 +22,11 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
  public:
   enum class Kind { complete, stream, run };
 
-  /// `sink` null: a blocking operation, drained with wait()/take(). Else `callback()` is called
-  /// on the sink's loop whenever there is something new to take().
-  Operation(Kind kind, std::shared_ptr<Dispatcher> sink, py::object callback);
+  /// `sink` null: a blocking operation, drained with wait()/take(). Else, on the sink's loop,
+  /// `callback()` (when not None) is called whenever there is something new to take(), and
+  /// `waiter` (an asyncio Future, or None) gets set_result(None) once the operation is done (after
+  /// the last callback). A run awaited without events needs only the waiter: no Python closure.
+  Operation(Kind kind, std::shared_ptr<Dispatcher> sink, py::object callback, py::object waiter);
   ~Operation() override;
 
   Kind kind() const noexcept { return kind_; }
@@ -34,9 +36,10 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
   void push_event(const RunEvent& e);
   void finish_chat(error_code ec, ChatResponse resp);
   void finish_run(error_code ec, RunResult result);
-  /// The slot to bind the C++ operation's handler to (emitted on the io thread by cancel()).
+  /// Chat calls: the slot to bind the C++ operation's handler to (emitted on the io thread by
+  /// cancel()).
   asio::cancellation_slot slot() { return signal_->slot(); }
-  /// Set by runs: request_stop() on cancel() too.
+  /// Set by runs: cancel() calls its request_stop().
   std::shared_ptr<StopSignal> stop;
 
   // ---- Python side
@@ -48,6 +51,8 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
   /// Blocks (GIL released) up to `timeout_s` for something to take; returns whether there is.
   bool wait(double timeout_s);
   bool done() const;
+  /// Replaces the Future resolved when done (after a cancellation cancelled the first). GIL held.
+  void set_waiter(py::object waiter);
   /// The ChatResponse (complete/stream), once done. Moves it out: the second call gives None.
   py::object response();
   /// RunResult::to_json() as a dict (run), once done.
@@ -61,6 +66,7 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
 
  private:
   void notify_locked_out();  // after releasing mutex_
+  void resolve_waiter();     // loop thread, GIL held
 
   struct Piece {
     std::uint32_t offset;
@@ -68,28 +74,32 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
     std::uint32_t reasoning_len;
   };
 
+  // Kept small: one of these lives per call or run in flight (docs/decisions/binding-memory.md).
+  // What only some operations need (the result of the other kind, an error, a condition variable
+  // for blocking waits) is allocated when it is needed.
   Kind kind_;
-  std::shared_ptr<Dispatcher> sink_;
-  GilObject callback_;
-  // Destroyed on the io thread, after the handler that completed us has fully unwound: a C++
-  // operation may still touch its slot while it is being destroyed.
-  std::unique_ptr<asio::cancellation_signal> signal_ =
-      std::make_unique<asio::cancellation_signal>();
   std::atomic<bool> queued_{false};
   std::atomic<bool> cancel_requested_{false};
-
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
   bool done_ = false;
   bool done_taken_ = false;
-  std::string buffer_;  // stream text of the pending pieces, back to back
+  std::shared_ptr<Dispatcher> sink_;
+  GilObject callback_;
+  GilObject waiter_;
+  // Chat calls only (runs stop through `stop`). Destroyed on the io thread, after the handler
+  // that completed us has fully unwound: a C++ operation may still touch its slot while it is
+  // being destroyed.
+  std::unique_ptr<asio::cancellation_signal> signal_;
+
+  mutable std::mutex mutex_;
+  std::unique_ptr<std::condition_variable> cv_;  // blocking operations (no sink) only
+  std::string buffer_;                           // stream text of the pending pieces, back to back
   std::vector<Piece> pieces_;
   std::vector<boost::json::object> events_;
   std::uint64_t deltas_received_ = 0;
   error_code ec_;
-  std::optional<ChatResponse> response_;
-  std::optional<RunResult> run_result_;
-  Error error_;
+  std::unique_ptr<ChatResponse> response_;
+  std::unique_ptr<RunResult> run_result_;
+  std::unique_ptr<Error> error_;  // set when ec_ is
 };
 
 }  // namespace chorus::python

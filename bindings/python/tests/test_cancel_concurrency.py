@@ -98,3 +98,42 @@ async def test_completions_are_batched_per_loop(client: Any) -> None:
                            for i in range(200)))
     # One call_soon_threadsafe per burst, never more than one per completion.
     assert 1 <= d.wakeups - before <= 200
+
+
+
+def _chain(prompt: str) -> chorus.Workflow:
+    pos = {"x": 0, "y": 0}
+    return chorus.Workflow.from_dict({
+        "id": "chain", "nodes": [
+            {"id": "in", "type": "input", "position": pos, "data": {}},
+            {"id": "a", "type": "llm", "position": pos,
+             "data": {"provider": "openai", "model": "gpt-4o-mini", "prompt": prompt}},
+            {"id": "out", "type": "output", "position": pos, "data": {}}],
+        "edges": [{"id": "e1", "source": "in", "target": "a"},
+                  {"id": "e2", "source": "a", "target": "out"}]})
+
+
+async def test_runs_cancelled_right_after_they_started(client: Any) -> None:
+    # The cancellations reach C++ while the runs are just being started on the io thread.
+    slow = _chain("[[latency:5000]] {{input}}")
+    tasks = [asyncio.ensure_future(chorus.run(slow, f"run {i}", client=client))
+             for i in range(300)]
+    await asyncio.sleep(0)
+    for t in tasks:
+        t.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    r = await chorus.run(_chain("[[echo]] {{input}}"), "after", client=client)
+    assert r.output == "after"
+
+
+async def test_run_streams_closed_right_after_they_started(client: Any) -> None:
+    slow = _chain("[[latency:5000]] {{input}}")
+    for i in range(50):
+        stream = chorus.run_stream(slow, f"run {i}", client=client)
+        first = await stream.__anext__()  # the run started: its first event arrived
+        assert first.type == "run_started"
+        await stream.aclose()
+        with pytest.raises(chorus.CancelledError):
+            async for _ in stream:
+                pass
