@@ -196,16 +196,25 @@ chorus::test::FakeLlmServer& server() {
   return instance;
 }
 
-void BM_Call(benchmark::State& state, const char* kind, bool stream, const char* prompt) {
-  boost::asio::io_context ioc;
+// The provider of `kind` against the fake server (no retries) and the request every call sends.
+std::shared_ptr<chorus::Provider> bench_provider(const char* kind, boost::asio::io_context& ioc) {
   chorus::ProviderOptions o;
   o.api_key = "test-key";
   o.base_url = server().base_url() + (std::string_view(kind) == "openai" ? "/v1" : "");
   o.retry = chorus::RetryPolicy::none();
-  auto p = chorus::make_provider(kind, ioc.get_executor(), o);
+  return chorus::make_provider(kind, ioc.get_executor(), o);
+}
+chorus::ChatRequest bench_request(const char* kind, const char* prompt) {
   chorus::ChatRequest req;
   req.config.model = std::string_view(kind) == "anthropic" ? "claude-sonnet-4" : "gpt-4o-mini";
   req.messages.push_back({chorus::Role::user, prompt});
+  return req;
+}
+
+void BM_Call(benchmark::State& state, const char* kind, bool stream, const char* prompt) {
+  boost::asio::io_context ioc;
+  auto p = bench_provider(kind, ioc);
+  const chorus::ChatRequest req = bench_request(kind, prompt);
   std::size_t bytes = 0;
   for (auto _ : state) {
     bool ok = false;
@@ -237,14 +246,8 @@ void BM_Call(benchmark::State& state, const char* kind, bool stream, const char*
 void BM_CallsInFlight(benchmark::State& state, const char* kind, bool stream, const char* prompt) {
   const auto in_flight = static_cast<std::size_t>(state.range(0));
   boost::asio::io_context ioc;
-  chorus::ProviderOptions o;
-  o.api_key = "test-key";
-  o.base_url = server().base_url() + (std::string_view(kind) == "openai" ? "/v1" : "");
-  o.retry = chorus::RetryPolicy::none();
-  auto p = chorus::make_provider(kind, ioc.get_executor(), o);
-  chorus::ChatRequest req;
-  req.config.model = std::string_view(kind) == "anthropic" ? "claude-sonnet-4" : "gpt-4o-mini";
-  req.messages.push_back({chorus::Role::user, prompt});
+  auto p = bench_provider(kind, ioc);
+  const chorus::ChatRequest req = bench_request(kind, prompt);
   const std::size_t batch = in_flight * 8;
   std::size_t bytes = 0, failed = 0;
   while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(batch))) {

@@ -159,7 +159,7 @@ TEST(HttpPoolMemory, QueuedRequestsAreFreedWithTheIoContext) {
     io.run_for(100ms);  // the first is out, three wait in the queue
     EXPECT_EQ(token.use_count(), 5);
     client.reset();  // the handle goes first, as I/O objects must before their io_context...
-  }  // ...which is destroyed here without running the requests
+  }                  // ...which is destroyed here without running the requests
   release = true;
   EXPECT_EQ(completions, 0);
   EXPECT_EQ(token.use_count(), 1);  // every handler (and so every request) was freed
