@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace chorus::server {
 
@@ -39,6 +40,10 @@ struct LiveRun {
   std::vector<std::pair<std::int64_t, std::shared_ptr<const std::string>>>
       frames;                        // the published (persisted) log of this execution here
   std::vector<EventRecord> pending;  // not yet persisted, not yet published
+  // The run_finished event: stored by finalize() in the transaction that stores the final
+  // status, never before it. Stored alone, an instance killed between the two would leave a
+  // finished log on a running execution, which a takeover would resume and finish again.
+  std::optional<EventRecord> final_event;
   std::vector<NodeProgress> pending_nodes;
   std::vector<std::shared_ptr<SseSink>> listeners;
   std::vector<std::function<void()>> on_done;
@@ -332,6 +337,11 @@ void RunManager::launch(std::shared_ptr<LiveRun> run) {
       j["seq"] = seq;
       text = json::serialize(j);
     }
+    if (e.type == RunEventType::run_finished) {
+      r->final_event = EventRecord{seq, std::move(text)};
+      app_.metrics.count("chorus_run_events_total");
+      return;
+    }
     bool important = e.type != RunEventType::token;
     on_event(*r, std::move(text), seq, important);
   };
@@ -430,6 +440,8 @@ void RunManager::finalize(const std::shared_ptr<LiveRun>& run, ExecutionFinal f)
     p.user_id = run->user_id;
     p.events = std::move(run->pending);
     run->pending.clear();
+    if (run->final_event) p.events.push_back(std::move(*run->final_event));
+    run->final_event.reset();
     p.nodes = std::move(run->pending_nodes);
     run->pending_nodes.clear();
     // Every node's final result (idempotent: usage already accounted is not added again).
