@@ -3,6 +3,7 @@
 #include "http/url.hpp"
 #include "support/proxy/connect_proxy.hpp"
 #include "support/tls/test_pki.hpp"
+#include "unit/http/client_helpers.hpp"
 #include "unit/http/test_server.hpp"
 
 #include <chorus/http.hpp>
@@ -28,27 +29,9 @@ using test::http_chunked_head;
 using test::http_response;
 using test::TestServer;
 
-struct Result {
-  error_code ec;
-  Response response;
-  int calls = 0;
-};
-
-ClientOptions plain_options() {
-  ClientOptions o;  // not from_environment: the tests must not pick up a proxy from the CI box
-  o.timeouts.connect = 20s;
-  o.timeouts.first_byte = 30s;
-  o.timeouts.idle = 30s;
-  o.timeouts.total = 60s;
-  return o;
-}
-
-Request get(std::string url) {
-  Request r;
-  r.method = "GET";
-  r.url = std::move(url);
-  return r;
-}
+using test::get;
+using test::plain_options;
+using test::Result;
 
 // Runs one request to completion on `io`, checking the handler runs exactly once.
 Result run(asio::io_context& io, Client& client, Request req) {

@@ -3,6 +3,7 @@
 // the pool's one queue timer, freed with its io_context),
 // the retry back-off on the same timer, read buffers that grow past their first size and are
 // trimmed when the connection goes idle, whole bodies parsed straight into Response::body.
+#include "unit/http/client_helpers.hpp"
 #include "unit/http/test_server.hpp"
 
 #include <chorus/http.hpp>
@@ -28,27 +29,9 @@ using test::http_chunked_head;
 using test::http_response;
 using test::TestServer;
 
-struct Result {
-  error_code ec;
-  Response response;
-  int calls = 0;
-};
-
-ClientOptions plain_options() {
-  ClientOptions o;  // not from_environment: no proxy from the CI box
-  o.timeouts.connect = 20s;
-  o.timeouts.first_byte = 30s;
-  o.timeouts.idle = 30s;
-  o.timeouts.total = 60s;
-  return o;
-}
-
-Request get(std::string url) {
-  Request r;
-  r.method = "GET";
-  r.url = std::move(url);
-  return r;
-}
+using test::get;
+using test::plain_options;
+using test::Result;
 
 auto record(Result& into) {
   return [&into](error_code ec, Response r) {
