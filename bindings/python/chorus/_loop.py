@@ -1,5 +1,5 @@
 """How C++ operations meet asyncio: one Dispatcher per event loop (the C++ io thread batches
-its wake-ups through loop.call_soon_threadsafe; an awaited Operation resolves its asyncio Future
+its wake-ups through an eventfd the loop watches; an awaited Operation resolves its asyncio Future
 itself), cancellation that reaches C++, blocking waits that release the GIL and honour Ctrl-C,
 and the background loop that runs Python providers for blocking callers."""
 
@@ -21,13 +21,25 @@ _lock = threading.Lock()
 
 
 def dispatcher_for(loop: "asyncio.AbstractEventLoop") -> "_core.Dispatcher":
-    """The Dispatcher of `loop`, created on first use."""
+    """The Dispatcher of `loop`, created on first use: the loop watches its eventfd, which the C++
+    io thread writes to without taking the GIL (docs/decisions/python-bindings.md)."""
     d = _dispatchers.get(loop)
     if d is None:
         with _lock:
             d = _dispatchers.get(loop)
             if d is None:
-                d = _core.Dispatcher(loop)
+                import asyncio
+
+                d = _core.Dispatcher()
+                try:
+                    running = asyncio.get_running_loop()
+                except RuntimeError:
+                    running = None
+                if running is loop:
+                    loop.add_reader(d.fd, d.drain)
+                else:  # a loop of another thread (the providers' background loop)
+                    loop.call_soon_threadsafe(loop.add_reader, d.fd, d.drain)
+                weakref.finalize(loop, d.close)
                 _dispatchers[loop] = d
     return d
 

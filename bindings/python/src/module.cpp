@@ -547,7 +547,10 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<Dispatcher, std::shared_ptr<Dispatcher>>(m, "Dispatcher")
-      .def(py::init([](py::object loop) { return Dispatcher::create(loop); }), py::arg("loop"))
+      .def(py::init<>())
+      .def_property_readonly("fd", &Dispatcher::fd)
+      .def("drain", &Dispatcher::drain)
+      .def("close", &Dispatcher::close)
       .def_property_readonly("wakeups", &Dispatcher::wakeups);
 
   py::class_<Operation, std::shared_ptr<Operation>>(m, "Operation")

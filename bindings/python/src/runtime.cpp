@@ -5,6 +5,9 @@
 
 #include <cmath>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 namespace chorus::python {
 
 bool python_alive() noexcept {
@@ -87,48 +90,43 @@ void Runtime::stop_and_join() {
 // ---------------------------------------------------------------------------------------------
 // Dispatcher
 
-std::shared_ptr<Dispatcher> Dispatcher::create(const py::object& loop) {
-  std::shared_ptr<Dispatcher> d(new Dispatcher());
-  d->loop_ref_ = GilObject(py::module_::import("weakref").attr("ref")(loop));
-  std::weak_ptr<Dispatcher> weak = d;
-  d->drain_fn_ = GilObject(py::cpp_function([weak] {
-    if (auto self = weak.lock()) self->drain();
-  }));
-  return d;
+Dispatcher::Dispatcher() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (fd_ < 0) {
+    PyErr_SetFromErrno(PyExc_OSError);
+    throw py::error_already_set();
+  }
+}
+
+Dispatcher::~Dispatcher() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void Dispatcher::post(std::shared_ptr<Delivery> d) {
-  bool schedule = false;
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back(std::move(d));
-    if (!scheduled_) schedule = scheduled_ = true;
-  }
-  if (!schedule || !python_alive()) return;
-  py::gil_scoped_acquire gil;
-  bool ok = false;
-  try {
-    py::object loop = loop_ref_.get()();
-    if (!loop.is_none()) {
-      loop.attr("call_soon_threadsafe")(drain_fn_.get());
-      wakeups_.fetch_add(1, std::memory_order_relaxed);
-      ok = true;
+    if (!closed_) {
+      pending_.push_back(std::move(d));
+      if (!scheduled_) wake = scheduled_ = true;
     }
-  } catch (py::error_already_set&) {
-    // The loop is closed: nobody can await these any more.
   }
-  if (!ok) {
-    std::vector<std::shared_ptr<Delivery>> dropped;
-    {
-      std::lock_guard lock(mutex_);
-      dropped.swap(pending_);
-      scheduled_ = false;
-    }
-    dropped.clear();  // destroyed with the GIL held
+  if (d) {  // closed: nobody can await it any more; it holds Python objects
+    if (!python_alive()) return;
+    py::gil_scoped_acquire gil;
+    d.reset();
+    return;
   }
+  if (!wake) return;
+  const std::uint64_t one = 1;
+  // Cannot fail but for a counter at its maximum, which an unread wake-up already is.
+  [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+  wakeups_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Dispatcher::drain() {
+  // Consume the wake-up before taking the queue: a post after the swap writes a new one.
+  std::uint64_t count = 0;
+  [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
   {
     std::lock_guard lock(mutex_);
     draining_.swap(pending_);
@@ -144,41 +142,79 @@ void Dispatcher::drain() {
   draining_.clear();
 }
 
+void Dispatcher::close() {
+  std::vector<std::shared_ptr<Delivery>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    dropped.swap(pending_);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-py::object to_py(const boost::json::value& v) {
+namespace {
+
+// Raw C API: this runs once per finished run over its whole result (pybind11's accessors cost
+// a temporary object per item). Returns a new reference, or nullptr with a Python error set.
+PyObject* to_py_raw(const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::null:
-      return py::none();
+      Py_RETURN_NONE;
     case boost::json::kind::bool_:
-      return py::bool_(v.get_bool());
+      return PyBool_FromLong(v.get_bool() ? 1 : 0);
     case boost::json::kind::int64:
-      return py::int_(v.get_int64());
+      return PyLong_FromLongLong(v.get_int64());
     case boost::json::kind::uint64:
-      return py::int_(v.get_uint64());
+      return PyLong_FromUnsignedLongLong(v.get_uint64());
     case boost::json::kind::double_:
-      return py::float_(v.get_double());
+      return PyFloat_FromDouble(v.get_double());
     case boost::json::kind::string: {
       const auto& s = v.get_string();
-      return py::str(s.data(), s.size());
+      return PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
     }
     case boost::json::kind::array: {
       const auto& a = v.get_array();
-      py::list out(a.size());
-      for (std::size_t i = 0; i < a.size(); ++i)
-        out[i] = to_py(a[i]);
+      PyObject* out = PyList_New(static_cast<Py_ssize_t>(a.size()));
+      if (!out) return nullptr;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        PyObject* item = to_py_raw(a[i]);
+        if (!item) {
+          Py_DECREF(out);
+          return nullptr;
+        }
+        PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), item);  // steals
+      }
       return out;
     }
     case boost::json::kind::object: {
-      py::dict out;
+      PyObject* out = PyDict_New();
+      if (!out) return nullptr;
       for (const auto& kv : v.get_object()) {
-        out[py::str(kv.key().data(), kv.key().size())] = to_py(kv.value());
+        PyObject* key =
+            PyUnicode_FromStringAndSize(kv.key().data(), static_cast<Py_ssize_t>(kv.key().size()));
+        PyObject* value = key ? to_py_raw(kv.value()) : nullptr;
+        int rc = value ? PyDict_SetItem(out, key, value) : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (rc != 0) {
+          Py_DECREF(out);
+          return nullptr;
+        }
       }
       return out;
     }
   }
-  return py::none();
+  Py_RETURN_NONE;
+}
+
+}  // namespace
+
+py::object to_py(const boost::json::value& v) {
+  PyObject* o = to_py_raw(v);
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
 }
 
 boost::json::value from_py(py::handle o, const std::string& path) {

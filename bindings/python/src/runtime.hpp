@@ -85,30 +85,37 @@ class Delivery {
   virtual void deliver() = 0;
 };
 
-/// Hands Deliveries from any thread to one asyncio event loop. Deliveries posted while a drain is
-/// already scheduled join it, so a burst of completions or tokens costs one
-/// loop.call_soon_threadsafe, and the io thread takes the GIL only to schedule that call.
-class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
+/// Hands Deliveries from any thread to one asyncio event loop. The loop watches the dispatcher's
+/// eventfd (loop.add_reader(fd, drain), done by chorus._loop); the io thread only writes to it,
+/// never takes the GIL, and deliveries posted while a drain is already scheduled join it, so a
+/// burst of completions or tokens costs one write and one wake-up of the loop.
+class Dispatcher {
  public:
-  /// `loop`: the asyncio loop (kept by weak reference). GIL held.
-  static std::shared_ptr<Dispatcher> create(const py::object& loop);
+  /// Throws OSError when no eventfd can be made.
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
 
-  /// Queues `d` to be delivered on the loop. Any thread; takes the GIL only when a drain must be
-  /// scheduled. When the loop is gone or closed the delivery is dropped.
+  /// The file descriptor the loop must watch for readability.
+  int fd() const noexcept { return fd_; }
+  /// Queues `d` to be delivered on the loop. Any thread, no GIL needed. After close() the
+  /// delivery is dropped.
   void post(std::shared_ptr<Delivery> d);
   /// Runs every queued delivery (on the loop thread, GIL held).
   void drain();
-  /// Number of loop.call_soon_threadsafe calls made so far (for tests of the batching).
+  /// The loop is gone: drops what is queued and every later delivery (GIL held).
+  void close();
+  /// Number of wake-ups of the loop so far (for tests of the batching).
   std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
-  Dispatcher() = default;
-  GilObject loop_ref_;  // weakref.ref(loop)
-  GilObject drain_fn_;  // a cpp_function calling drain() on a weak self
+  int fd_ = -1;
   std::mutex mutex_;
   std::vector<std::shared_ptr<Delivery>> pending_;
   std::vector<std::shared_ptr<Delivery>> draining_;
   bool scheduled_ = false;
+  bool closed_ = false;
   std::atomic<std::uint64_t> wakeups_{0};
 };
 

@@ -137,3 +137,36 @@ async def test_run_streams_closed_right_after_they_started(client: Any) -> None:
         with pytest.raises(chorus.CancelledError):
             async for _ in stream:
                 pass
+
+
+def test_a_collected_loop_drops_what_completes_after_it(client: Any) -> None:
+    # A call still in flight when its loop is closed and collected: the loop's Dispatcher is
+    # closed by then, its completion is dropped on the io thread (no GIL, no crash), and the next
+    # loop gets a Dispatcher of its own.
+    import gc
+    import time
+
+    from chorus._loop import dispatcher_for
+
+    loop = asyncio.new_event_loop()
+
+    async def start() -> "asyncio.Future[Any]":
+        fut = asyncio.ensure_future(
+            client.complete("simulated", "sim-fast", "[[latency:300]] [[reply:late]]"))
+        await asyncio.sleep(0.05)
+        return fut
+
+    pending = loop.run_until_complete(start())
+    first = dispatcher_for(loop)
+    pending.cancel()
+    loop.close()
+    del pending, loop
+    gc.collect()
+    time.sleep(0.6)  # the call completes against the closed Dispatcher meanwhile
+
+    async def again() -> str:
+        assert dispatcher_for(asyncio.get_running_loop()) is not first
+        return (await client.complete("simulated", "sim-fast", "[[reply:fresh]]")).content
+
+    assert asyncio.run(again()) == "fresh"
+    assert client.complete_sync("simulated", "sim-fast", "[[reply:sync]]").content == "sync"
