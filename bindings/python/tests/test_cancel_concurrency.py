@@ -68,9 +68,9 @@ async def test_wait_for_timeout_cancels(client: Any) -> None:
 
 def test_ctrl_c_cancels_blocking_call(client: Any) -> None:
     timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
+            timer.start()  # inside: however late the timer fires, pytest.raises sees it
             client.complete_sync("openai", "gpt-4o-mini", "[[latency:30000]] ctrl-c")
     finally:
         timer.cancel()
@@ -96,7 +96,7 @@ async def test_completions_are_batched_per_loop(client: Any) -> None:
     before = d.wakeups
     await asyncio.gather(*(client.complete("simulated", "sim-fast", f"[[reply:{i}]]")
                            for i in range(200)))
-    # One call_soon_threadsafe per burst, never more than one per completion.
+    # One wake-up of the loop per burst, never more than one per completion.
     assert 1 <= d.wakeups - before <= 200
 
 
