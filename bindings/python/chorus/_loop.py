@@ -50,14 +50,16 @@ CANCEL_GRACE = 10.0
 
 async def cancel_and_wait(op: "_core.Operation", loop: "asyncio.AbstractEventLoop") -> None:
     """Cancels `op` (its awaiting task was cancelled) and waits, bounded, for the C++ side to
-    stop: its completion resolves a fresh Future (the first one was cancelled with the task)."""
+    stop and its last delivery to run: that resolves a fresh Future (the first one was cancelled
+    with the task)."""
     import asyncio
 
     op.cancel()
-    if not op.done:
-        fut = loop.create_future()
-        op.set_waiter(fut)
-        await asyncio.wait([fut], timeout=CANCEL_GRACE)
+    # Not `op.done`: that turns true on the io thread before the loop has been handed the
+    # operation's last events; the waiter is resolved after them (at once if that already ran).
+    fut = loop.create_future()
+    op.set_waiter(fut)
+    await asyncio.wait([fut], timeout=CANCEL_GRACE)
 
 
 def wait_operation(op: "_core.Operation", on_items: Optional[OnItems] = None) -> None:

@@ -143,6 +143,8 @@ bool Operation::done() const {
 
 void Operation::set_waiter(py::object waiter) {
   waiter_ = waiter.is_none() ? GilObject() : GilObject(std::move(waiter));
+  // Done and delivered already (both happen on this thread): nothing would resolve it later.
+  if (delivered_final_) resolve_waiter();
 }
 
 py::object Operation::response() {
@@ -178,6 +180,7 @@ void Operation::resolve_waiter() {
 void Operation::deliver() {
   queued_.store(false, std::memory_order_release);
   bool finished = done();
+  if (finished) delivered_final_ = true;
   if (callback_) {
     py::object cb = callback_.get();
     if (finished) callback_ = GilObject();  // last delivery: drop the closure (GIL held here)

@@ -51,7 +51,8 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
   /// Blocks (GIL released) up to `timeout_s` for something to take; returns whether there is.
   bool wait(double timeout_s);
   bool done() const;
-  /// Replaces the Future resolved when done (after a cancellation cancelled the first). GIL held.
+  /// Replaces the Future resolved when done (after a cancellation cancelled the first); resolves
+  /// it at once when the last delivery (final events, then the waiter) has already run. GIL held.
   void set_waiter(py::object waiter);
   /// The ChatResponse (complete/stream), once done. Moves it out: the second call gives None.
   py::object response();
@@ -82,6 +83,7 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
   std::atomic<bool> cancel_requested_{false};
   bool done_ = false;
   bool done_taken_ = false;
+  bool delivered_final_ = false;  // loop thread: deliver() ran with the operation done
   std::shared_ptr<Dispatcher> sink_;
   GilObject callback_;
   GilObject waiter_;
