@@ -1538,8 +1538,15 @@ void RunState::finish_node(Scope& s, std::size_t i, Outcome&& o) {
     record(s, i, o, &o.output);
   }
   if (o.status == NodeStatus::failed && o.fail_run && !stopping) {
+    // The node error without the context the run error carries itself (provider, status,
+    // request id, this node): describe() appends that once.
+    Error inner = o.error;
+    inner.provider.clear();
+    inner.status = 0;
+    inner.request_id.clear();
+    if (inner.node_id == node(i).id) inner.node_id.clear();
     Error e =
-        make_error(errc::node_failed, "node '" + node(i).id + "' failed: " + o.error.describe());
+        make_error(errc::node_failed, "node '" + node(i).id + "' failed: " + inner.describe());
     e.node_id = node(i).id;
     e.provider = o.error.provider;
     e.status = o.error.status;

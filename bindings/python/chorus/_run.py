@@ -114,14 +114,42 @@ class NodeResult(_JsonView):
 
 
 class RunResult(_JsonView):
-    """The outcome of a run: always complete, whatever the status."""
+    """The outcome of a run: always complete, whatever the status.
 
-    __slots__ = ()
+    A result returned by run() keeps the C++ result and converts it to Python objects on first
+    use of anything but ``status``, ``output`` and ``run_id`` (a per-run cost otherwise paid
+    whether or not the nodes are looked at)."""
+
+    __slots__ = ("_op",)
+
+    def __init__(self, data: Optional[Dict[str, Any]] = None,
+                 op: Optional["_core.Operation"] = None) -> None:
+        if data is not None:
+            self._data = data
+        self._op = op
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached while the `_data` slot is unset: convert the C++ result once.
+        op = self._op if name == "_data" else None
+        if op is None:
+            raise AttributeError(name)
+        data = op.run_result()
+        self._data = data if data is not None else {"status": "failed"}
+        self._op = None
+        return self._data
+
+    def _field(self, name: str) -> str:
+        op = self._op
+        if op is not None:
+            v = op.run_field(name)
+            if v is not None:
+                return str(v)
+        return str(self._data.get(name, ""))
 
     @property
     def status(self) -> str:
         """"succeeded", "failed", "cancelled" or "budget_exceeded"."""
-        return str(self._data["status"])
+        return self._field("status")
 
     @property
     def succeeded(self) -> bool:
@@ -129,11 +157,11 @@ class RunResult(_JsonView):
 
     @property
     def run_id(self) -> str:
-        return str(self._data.get("runId", ""))
+        return self._field("runId")
 
     @property
     def output(self) -> str:
-        return str(self._data.get("output", ""))
+        return self._field("output")
 
     @property
     def nodes(self) -> Dict[str, NodeResult]:
@@ -270,8 +298,7 @@ def _options(events: bool, stream_tokens: bool, max_cost_usd: Optional[float],
 
 
 def _finish(op: "_core.Operation", wf: Workflow, client: Client, raise_on_failure: bool) -> RunResult:
-    data = op.run_result()
-    result = RunResult(data if data is not None else {"status": "failed"})
+    result = RunResult(None, op)
     err = op.error()
     if err is not None and raise_on_failure:
         exc = error_from_dict(err)

@@ -561,6 +561,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("done", &Operation::done)
       .def("response", &Operation::response)
       .def("run_result", &Operation::run_result)
+      .def("run_field", &Operation::run_field, py::arg("name"))
       .def("error", &Operation::error)
       .def_property_readonly("deltas_received", &Operation::deltas_received);
 

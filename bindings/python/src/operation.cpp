@@ -163,6 +163,16 @@ py::object Operation::run_result() {
   return to_py(run_result_->to_json());
 }
 
+py::object Operation::run_field(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (!run_result_) return py::none();
+  const RunResult& r = *run_result_;
+  if (name == "status") return py::str(to_string(r.status));
+  if (name == "output") return py::str(r.output);
+  if (name == "runId") return py::str(r.run_id);
+  throw py::key_error(name);
+}
+
 py::object Operation::error() {
   std::lock_guard lock(mutex_);
   if (!ec_) return py::none();

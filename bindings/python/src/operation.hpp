@@ -58,6 +58,9 @@ class Operation : public Delivery, public std::enable_shared_from_this<Operation
   py::object response();
   /// RunResult::to_json() as a dict (run), once done.
   py::object run_result();
+  /// One top-level string of run_result() ("status", "output" or "runId") without converting the
+  /// rest; None before the run is done.
+  py::object run_field(const std::string& name);
   /// None on success, else error_to_json() of the failure, as a dict.
   py::object error();
   /// Stream operations: the number of tokens received (before batching).

@@ -105,6 +105,24 @@ async def test_run_chain_result_and_json() -> None:
                           "error"]
 
 
+async def test_run_result_reads_status_and_output_before_converting_the_rest() -> None:
+    wf = chorus.Workflow.from_dict(chain(sim("[[reply:one]]")))
+    lazy = await chorus.run(wf, "x", run_id="run-lazy-1")
+    # status / output / run_id come straight from the C++ result ...
+    assert (lazy.status, lazy.output, lazy.run_id) == ("succeeded", "one", "run-lazy-1")
+    assert lazy._op is not None
+    # ... anything else converts it once, to the same JSON as every other path.
+    assert lazy.nodes["n1"].output == "one" and lazy._op is None
+    assert (lazy.status, lazy.output, lazy.run_id) == ("succeeded", "one", "run-lazy-1")
+    again = await chorus.run(wf, "x", run_id="run-lazy-1")
+    assert again.to_dict()["runId"] == "run-lazy-1"
+    assert chorus.RunResult(again.to_dict()).output == "one"
+    failed = await chorus.run(chorus.Workflow.from_dict(chain(sim("[[status:500]]"))), "x",
+                              raise_on_failure=False)
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.to_dict()["status"] == "failed"
+
+
 async def test_events_in_order() -> None:
     wf = chorus.Workflow.from_dict(chain(sim("[[lorem:6]]")))
     events: List[chorus.RunEvent] = []

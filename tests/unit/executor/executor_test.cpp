@@ -578,6 +578,11 @@ TEST_F(ExecutorTest, NonRetryableErrorGoesStraightToFallbackAndFailureFailsTheRu
   EXPECT_EQ(o.result.nodes.at("out").status, NodeStatus::cancelled);
   EXPECT_NE(o.result.error.message.find("ask"), std::string::npos);
   EXPECT_EQ(o.result.error.node_id, "ask");
+  // The node error's kind and message, then the context once (it was said twice).
+  const std::string line = o.result.error.describe();
+  EXPECT_NE(line.find("quota_exceeded"), std::string::npos) << line;
+  EXPECT_NE(line.find("node ask"), std::string::npos) << line;
+  EXPECT_EQ(line.find(" ("), line.rfind(" (")) << line;
 }
 
 TEST_F(ExecutorTest, TransientFailureIsRetriedOnTheSameModel) {
