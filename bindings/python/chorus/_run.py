@@ -138,6 +138,9 @@ class RunResult(_JsonView):
         self._op = None
         return self._data
 
+    def __reduce__(self) -> Any:  # copy, deepcopy and pickle carry the converted JSON
+        return (RunResult, (self._data,))
+
     def _field(self, name: str) -> str:
         op = self._op
         if op is not None:

@@ -115,6 +115,10 @@ async def test_run_result_reads_status_and_output_before_converting_the_rest() -
     assert lazy.nodes["n1"].output == "one" and lazy._op is None
     assert (lazy.status, lazy.output, lazy.run_id) == ("succeeded", "one", "run-lazy-1")
     again = await chorus.run(wf, "x", run_id="run-lazy-1")
+    import copy
+    import pickle
+
+    assert copy.deepcopy(again) == again == pickle.loads(pickle.dumps(again))
     assert again.to_dict()["runId"] == "run-lazy-1"
     assert chorus.RunResult(again.to_dict()).output == "one"
     failed = await chorus.run(chorus.Workflow.from_dict(chain(sim("[[status:500]]"))), "x",
