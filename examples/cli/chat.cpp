@@ -12,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <charconv>
 #include <csignal>
@@ -97,14 +98,6 @@ struct ChatOptions {
   bool prompt_from_stdin = false;
 };
 
-void print_error_line(const Error& e) {
-  // The last line of stderr on failure: "error: <kind>: <vendor message>".
-  std::string message = e.message.empty() ? e.code.message() : e.message;
-  for (char& c : message)
-    if (c == '\n' || c == '\r') c = ' ';
-  std::fprintf(stderr, "error: %s: %s\n", std::string(error_kind(e.code)).c_str(), message.c_str());
-}
-
 int usage_error(std::string message) {
   std::fputs(chat_usage.data(), stderr);
   print_error_line(make_error(errc::invalid_argument, std::move(message)));
@@ -138,7 +131,17 @@ std::string env_or_empty(const char* name) {
   return v ? v : "";
 }
 
-std::string format_cost(const std::optional<double>& cost) {
+bool same_file(int a, int b) {
+  struct stat sa {
+  }, sb{};
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+std::string format_cost(const ChatResponse& r) {
+  const std::optional<double>& cost = r.cost;
+  if (!cost && r.error && !r.usage.reported && !r.usage.estimated)
+    return "none (the call failed before any tokens)";
   if (!cost) return "unknown (no price for this model)";
   char buf[64];
   std::snprintf(buf, sizeof buf, "$%.6f", *cost);
@@ -159,7 +162,7 @@ void print_summary(const ChatResponse& r, bool simulated) {
   } else {
     line += "tokens: not reported";
   }
-  line += " | cost: " + format_cost(r.cost);
+  line += " | cost: " + format_cost(r);
   auto ms = [](std::chrono::microseconds us) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(us.count()) / 1000.0);
@@ -305,6 +308,15 @@ std::optional<ChatOptions> parse_chat_args(Args args, int& exit_status) {
 
 }  // namespace
 
+void print_error_line(const Error& e) {
+  // The last line of stderr on failure: "error: <kind>: <vendor message> (<context>)", the
+  // context (provider, status, request id, node) when known.
+  std::string line = e.describe();
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  std::fprintf(stderr, "error: %s\n", line.c_str());
+}
+
 int chat(Args args) {
   int status = 0;
   auto parsed = parse_chat_args(args, status);
@@ -382,8 +394,12 @@ int chat(Args args) {
     wrote_text = true;
     ends_with_newline = response.content.back() == '\n';
   }
-  // A final newline keeps the shell prompt off the answer's last line; pipes get the exact text.
-  if (wrote_text && !ends_with_newline && isatty(STDOUT_FILENO)) std::fputc('\n', stdout);
+  // A final newline keeps the shell prompt (or the summary, when stderr goes to the same place,
+  // as with `2>&1`) off the answer's last line; a pipe or file of its own gets the exact text.
+  if (wrote_text && !ends_with_newline &&
+      (isatty(STDOUT_FILENO) || same_file(STDOUT_FILENO, STDERR_FILENO))) {
+    std::fputc('\n', stdout);
+  }
   std::fflush(stdout);
   if (response.model.empty()) response.model = o.model;
   if (response.provider.empty()) response.provider = o.provider;

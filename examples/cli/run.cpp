@@ -447,8 +447,9 @@ int run(Args args) {
   if (!quiet && !json_out && !events) print_cost_table(*wf, result);
   if (ec) {
     // Every problem on its own line, then the one-line summary the other commands print.
-    std::string msg = result.error.message.empty() ? ec.message() : result.error.message;
-    std::fprintf(stderr, "error: %s: %s\n", std::string(error_kind(ec)).c_str(), msg.c_str());
+    Error e = result.error ? result.error : make_error(ec, ec.message());
+    if (!e.code) e.code = ec;
+    print_error_line(e);
   }
   switch (result.status) {
     case RunStatus::succeeded:

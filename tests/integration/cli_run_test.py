@@ -178,7 +178,30 @@ class CliRun(unittest.TestCase):
         self.assertEqual(r["nodes"]["out"]["status"], "cancelled")
         last = p.stderr.strip().splitlines()[-1]
         self.assertTrue(last.startswith("error: node_failed: node 'ask' failed"), last)
+        self.assertEqual(last.count("(provider openai"), 1, last)  # the context, said once
         self.assertNotIn("invalid-key-for-test", p.stdout + p.stderr)
+
+    def chat(self, *args, env=None, stderr=subprocess.PIPE):
+        return subprocess.run([os.path.join(BIN, "chorus"), "chat", *args], stdout=subprocess.PIPE,
+                              stderr=stderr, text=True, env=env or self.env, timeout=120)
+
+    def test_chat_text_then_summary_on_its_own_line(self):
+        # stdout alone (a pipe of its own): the exact answer, no newline added.
+        p = self.chat("-p", "openai", "-m", "gpt-4o-mini", "[[reply:plain answer]]")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "plain answer")
+        self.assertTrue(p.stderr.startswith("[gpt-4o-mini via openai] tokens:"), p.stderr)
+        # stdout and stderr to the same place (2>&1): the summary starts a line of its own.
+        p = self.chat("-p", "openai", "-m", "gpt-4o-mini", "[[reply:plain answer]]",
+                      stderr=subprocess.STDOUT)
+        self.assertTrue(p.stdout.startswith("plain answer\n[gpt-4o-mini via openai]"), p.stdout)
+
+    def test_chat_failed_before_any_tokens_has_no_cost_rather_than_an_unknown_price(self):
+        env = dict(self.env, OPENAI_BASE_URL="http://127.0.0.1:1/v1")
+        p = self.chat("-p", "openai", "-m", "gpt-4o-mini", "--retries", "1", "hi", env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("cost: none (the call failed before any tokens)", p.stderr)
+        self.assertNotIn("no price for this model", p.stderr)
 
     def test_invalid_workflow_exit_code(self):
         doc = chain(llm("ask", "[[reply:x]]"))
