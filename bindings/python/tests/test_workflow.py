@@ -189,35 +189,34 @@ async def test_invalid_workflow_lists_problems() -> None:
     assert any("no-such-provider" in p.message for p in info.value.problems)
 
 
-async def test_cancel_run() -> None:
-    wf = chorus.Workflow.from_dict(chain(sim("[[lorem:400]] [[token-delay:50]]")))
+async def cancel_after_first_token(token_delay_ms: int, poll_s: float) -> List[chorus.RunEvent]:
+    """Starts a streaming run, cancels its task once a token arrived; returns the events seen."""
+    wf = chorus.Workflow.from_dict(
+        chain(sim(f"[[lorem:400]] [[token-delay:{token_delay_ms}]]")))
     events: List[chorus.RunEvent] = []
     task = asyncio.create_task(chorus.run(wf, "x", events=events.append))
     while not any(e.type == "token" for e in events):
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(poll_s)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    return events
+
+
+def ended_cancelled(events: List[chorus.RunEvent]) -> bool:
+    return events[-1].type == "run_finished" and events[-1].status == "cancelled"
+
+
+async def test_cancel_run() -> None:
     # The C++ run finished (cancelled) before the CancelledError reached us.
-    assert events[-1].type == "run_finished" and events[-1].status == "cancelled"
+    assert ended_cancelled(await cancel_after_first_token(50, 0.02))
 
 
 async def test_cancelled_runs_deliver_their_last_events_first() -> None:
     # The io thread marks a run done before the loop has been handed its last events: a
     # cancellation must wait for that delivery, not for `done` (it failed ~1 time in 2 so).
-    wrong = 0
-    for _ in range(60):
-        wf = chorus.Workflow.from_dict(chain(sim("[[lorem:400]] [[token-delay:2]]")))
-        events: List[chorus.RunEvent] = []
-        task = asyncio.create_task(chorus.run(wf, "x", events=events.append))
-        while not any(e.type == "token" for e in events):
-            await asyncio.sleep(0.001)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        if not (events[-1].type == "run_finished" and events[-1].status == "cancelled"):
-            wrong += 1
-    assert wrong == 0
+    outcomes = [ended_cancelled(await cancel_after_first_token(2, 0.001)) for _ in range(60)]
+    assert all(outcomes), f"{outcomes.count(False)} of 60 lost their last events"
 
 
 async def test_event_callback_exception_stops_the_run() -> None:
