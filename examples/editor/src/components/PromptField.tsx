@@ -1,5 +1,5 @@
 // A template textarea with `{{…}}` autocompletion of the variables and upstream node outputs.
-import { useId, useRef, useState } from 'react';
+import { useId, useLayoutEffect, useRef, useState } from 'react';
 import { completePlaceholder, openPlaceholder } from '../template';
 
 export function PromptField({ label, value, onChange, variables, rows = 4 }: { label: string; value: string; onChange: (v: string) => void; variables: string[]; rows?: number }) {
@@ -14,16 +14,26 @@ export function PromptField({ label, value, onChange, variables, rows = 4 }: { l
     setMenu(items.length ? { items, active: 0 } : null);
   };
 
+  // The caret after a completion is placed when the new text is rendered (layout effect), before
+  // the next keystroke is handled: placed later (a frame later, as it was), it moved whatever the
+  // user typed meanwhile to after the caret's old position.
+  const pendingCaret = useRef<{ text: string; caret: number } | null>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    const p = pendingCaret.current;
+    if (!el || !p || el.value !== p.text) return;
+    pendingCaret.current = null;
+    el.setSelectionRange(p.caret, p.caret);
+  });
+
   const choose = (name: string) => {
     const el = ref.current;
     if (!el) return;
     const r = completePlaceholder(el.value, el.selectionStart, name);
+    pendingCaret.current = { text: r.text, caret: r.caret };
+    el.focus();
     onChange(r.text);
     setMenu(null);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(r.caret, r.caret);
-    });
   };
 
   return (
