@@ -12,6 +12,18 @@ test.before(async () => {
 });
 test.after(async () => { await fake.stop(); });
 
+// input -> one llm node -> output.
+function oneLlm(provider, model, prompt) {
+  return chorus.Workflow.fromJSON({
+    nodes: [
+      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
+      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider, model, prompt } },
+      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
+    ],
+    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
+  });
+}
+
 async function waitForNoConnections() {
   // The client closes aborted connections; keep-alive ones may stay open but idle.
   for (let i = 0; i < 200; ++i) {
@@ -126,14 +138,7 @@ test('1000 concurrent streams and runs', async () => {
       return text;
     })());
   }
-  const wf = chorus.Workflow.fromJSON({
-    nodes: [
-      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
-      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider: 'anthropic', model: 'claude-3-5-haiku', prompt: '[[echo]] {{input}}' } },
-      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
-    ],
-    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
-  });
+  const wf = oneLlm('anthropic', 'claude-3-5-haiku', '[[echo]] {{input}}');
   const runs = [];
   for (let i = 0; i < 500; ++i) runs.push(chorus.run(wf, `run ${i}`, { client }));
   const texts = await Promise.all(streams);
@@ -144,14 +149,7 @@ test('1000 concurrent streams and runs', async () => {
 
 test('abort: runs aborted right after they started are cancelled (the process survives)', async () => {
   // The abort reaches C++ before the run has even started on the io thread.
-  const wf = chorus.Workflow.fromJSON({
-    nodes: [
-      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
-      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider: 'openai', model: 'gpt-4o-mini', prompt: '[[latency:5000]] {{input}}' } },
-      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
-    ],
-    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
-  });
+  const wf = oneLlm('openai', 'gpt-4o-mini', '[[latency:5000]] {{input}}');
   const runs = [];
   for (let i = 0; i < 200; ++i) {
     const ac = new AbortController();
@@ -169,14 +167,7 @@ test('abort: runs aborted right after they started are cancelled (the process su
 
 test('operations in flight are tracked until their completion is delivered, then forgotten', async () => {
   assert.equal(chorus.nativeStats().inFlight, 0);
-  const wf = chorus.Workflow.fromJSON({
-    nodes: [
-      { id: 'in', type: 'input', position: { x: 0, y: 0 }, data: {} },
-      { id: 'a', type: 'llm', position: { x: 0, y: 0 }, data: { provider: 'openai', model: 'gpt-4o-mini', prompt: '[[echo]] {{input}}' } },
-      { id: 'out', type: 'output', position: { x: 0, y: 0 }, data: {} },
-    ],
-    edges: [{ id: 'e1', source: 'in', target: 'a' }, { id: 'e2', source: 'a', target: 'out' }],
-  });
+  const wf = oneLlm('openai', 'gpt-4o-mini', '[[echo]] {{input}}');
   const events = [];
   const pending = [
     chorus.run(wf, 'plain', { client }),

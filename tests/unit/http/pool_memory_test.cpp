@@ -41,6 +41,18 @@ auto record(Result& into) {
   };
 }
 
+// Keeps the connection busy until `release` (or 30 s); false when the client went away.
+bool hold_until(Conn& c, const std::atomic<bool>& release) {
+  for (int i = 0; i < 6000 && !release.load(); ++i)
+    if (!c.pause(5ms)) return false;
+  return true;
+}
+
+// Only a total deadline counts: the per-phase ones are far off.
+Timeouts total_only(std::chrono::milliseconds total) {
+  return Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = total};
+}
+
 // A body whose every byte depends on its position: a shifted or lost piece changes it.
 std::string patterned(std::size_t n) {
   std::string s(n, '\0');
@@ -53,8 +65,7 @@ TEST(HttpPoolMemory, TotalDeadlineEndsAQueuedRequest) {
   std::atomic<bool> release{false};
   TestServer server([&](Conn& c, const Exchange&) {
     // Holds the only connection until the queued request has given up (or 30 s passed).
-    for (int i = 0; i < 6000 && !release.load(); ++i)
-      if (!c.pause(5ms)) return false;
+    if (!hold_until(c, release)) return false;
     return c.write(http_response(200, "first"));
   });
   asio::io_context io;
@@ -64,7 +75,7 @@ TEST(HttpPoolMemory, TotalDeadlineEndsAQueuedRequest) {
   Result first, second;
   client.async_request(get(server.url("/first")), record(first));
   Request queued = get(server.url("/second"));
-  queued.timeouts = Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = 200ms};
+  queued.timeouts = total_only(200ms);
   client.async_request(std::move(queued), [&](error_code ec, Response r) {
     record(second)(ec, std::move(r));
     release = true;
@@ -86,9 +97,7 @@ TEST(HttpPoolMemory, TotalDeadlineEndsAQueuedRequest) {
 TEST(HttpPoolMemory, QueueTimerServesAnEarlierDeadlineQueuedLater) {
   std::atomic<bool> release{false};
   TestServer server([&](Conn& c, const Exchange& ex) {
-    if (ex.target == "/first")
-      for (int i = 0; i < 6000 && !release.load(); ++i)
-        if (!c.pause(5ms)) return false;
+    if (ex.target == "/first" && !hold_until(c, release)) return false;
     return c.write(http_response(200, ex.target));
   });
   asio::io_context io;
@@ -98,10 +107,10 @@ TEST(HttpPoolMemory, QueueTimerServesAnEarlierDeadlineQueuedLater) {
   Result first, patient, hasty;
   client.async_request(get(server.url("/first")), record(first));
   Request p = get(server.url("/patient"));
-  p.timeouts = Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = 30s};
+  p.timeouts = total_only(30s);
   client.async_request(std::move(p), record(patient));
   Request h = get(server.url("/hasty"));
-  h.timeouts = Timeouts{.connect = 20s, .first_byte = 20s, .idle = 20s, .total = 150ms};
+  h.timeouts = total_only(150ms);
   client.async_request(std::move(h), [&](error_code ec, Response r) {
     record(hasty)(ec, std::move(r));
     EXPECT_EQ(patient.calls, 0);  // still queued
@@ -125,8 +134,7 @@ TEST(HttpPoolMemory, QueueTimerServesAnEarlierDeadlineQueuedLater) {
 TEST(HttpPoolMemory, QueuedRequestsAreFreedWithTheIoContext) {
   std::atomic<bool> release{false};
   TestServer server([&](Conn& c, const Exchange&) {
-    for (int i = 0; i < 6000 && !release.load(); ++i)
-      if (!c.pause(5ms)) return false;
+    if (!hold_until(c, release)) return false;
     return c.write(http_response(200, "late"));
   });
   auto token = std::make_shared<int>(0);
